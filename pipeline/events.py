@@ -1,0 +1,47 @@
+"""What the engine streams: a `Preview` after every step, then a `Finished` per batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from pipeline.request import GenerationRequest
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The model's current estimate of the finished image(s), after `step` of `total_steps`.
+
+    `images` are cheap decodes (1/8 of the final size for the latent-to-RGB previewer),
+    one per image of the batch, in the order of `requests`.
+    """
+
+    step: int
+    total_steps: int
+    images: list[Image.Image]
+    requests: list[GenerationRequest]
+    elapsed: float
+
+    @property
+    def eta(self) -> float:
+        """Seconds left, estimated from the pace so far."""
+        return self.elapsed / self.step * (self.total_steps - self.step)
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """A final image and the exact request that made it."""
+
+    image: Image.Image
+    request: GenerationRequest
+    model: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A batch is done: its images, the prompt words that were dropped, and the time taken."""
+
+    images: list[GeneratedImage]
+    elapsed: float
+    warnings: list[str] = field(default_factory=list)

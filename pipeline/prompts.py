@@ -1,0 +1,85 @@
+"""Prompt encoding with a bounded cache, and a report of the words each encoder dropped."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from diffusers import StableDiffusion3Pipeline
+
+DEFAULT_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class TextEmbedding:
+    """One text encoded for the transformer: token embeddings and the pooled vector."""
+
+    tokens: torch.Tensor
+    pooled: torch.Tensor
+
+
+def dropped_text(tokenizer, text: str, limit: int) -> str:
+    """The part of `text` that `tokenizer` cuts off at `limit` tokens ('' when it all fits)."""
+    ids = tokenizer(text).input_ids
+    if len(ids) <= limit:
+        return ""
+    # The last kept position holds the end-of-text token, as in diffusers' own warning.
+    return tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
+
+
+class PromptEncoder:
+    """Encodes texts with the pipeline's encoders and keeps the `cache_size` most recent results.
+
+    Re-running a prompt, or a seed comparison of it, reuses its embeddings and skips the
+    text encoders entirely. The key is (text, T5 sequence length).
+    """
+
+    def __init__(self, pipeline: StableDiffusion3Pipeline, cache_size: int = DEFAULT_CACHE_SIZE):
+        self._pipeline = pipeline
+        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, int], TextEmbedding] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, text: str, max_sequence_length: int) -> TextEmbedding:
+        """The embedding of `text`, from the cache when it was encoded recently."""
+        key = (text, max_sequence_length)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return self._cache[key]
+        tokens, _, pooled, _ = self._pipeline.encode_prompt(
+            prompt=text,
+            prompt_2=None,
+            prompt_3=None,
+            do_classifier_free_guidance=False,
+            max_sequence_length=max_sequence_length,
+        )
+        embedding = TextEmbedding(tokens=tokens, pooled=pooled)
+        with self._lock:
+            self.misses += 1
+            self._cache[key] = embedding
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return embedding
+
+    def clear(self) -> None:
+        """Forget every cached embedding (used to free memory after an out-of-memory error)."""
+        with self._lock:
+            self._cache.clear()
+
+    def dropped_words(self, text: str, max_sequence_length: int) -> list[str]:
+        """Human-readable notes on the words of `text` that each text encoder ignores."""
+        notes = []
+        clip_dropped = dropped_text(self._pipeline.tokenizer, text, self._pipeline.tokenizer_max_length)
+        if clip_dropped:
+            notes.append(f"CLIP reads {self._pipeline.tokenizer_max_length} tokens and ignored: {clip_dropped}")
+        if self._pipeline.tokenizer_3 is not None:
+            t5_dropped = dropped_text(self._pipeline.tokenizer_3, text, max_sequence_length)
+            if t5_dropped:
+                notes.append(f"T5 reads {max_sequence_length} tokens and ignored: {t5_dropped}")
+        return notes
