@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 Event = Preview | Finished
 _DONE = object()
+# How often a caller waiting for the pipeline checks whether it was cancelled.
+LOCK_POLL_SECONDS = 0.05
 
 
 class _Stopped(Exception):
@@ -133,10 +135,11 @@ class Engine:
 
     def _work(self, batch, previews, should_stop, emit) -> None:
         try:
-            with self._lock:
-                if should_stop():
-                    raise _Stopped
+            self._acquire(should_stop)
+            try:
                 emit(self._run_batch(batch, previews, should_stop, emit))
+            finally:
+                self._lock.release()
         except _Stopped:
             emit(GenerationCancelled("Generation stopped."))
         except torch.OutOfMemoryError:
@@ -149,6 +152,15 @@ class Engine:
             emit(GenerationError(f"Generation failed: {type(error).__name__}: {error}"))
         finally:
             emit(_DONE)
+
+    def _acquire(self, should_stop) -> None:
+        """Wait for the pipeline, giving up as soon as the caller stops waiting."""
+        while not self._lock.acquire(timeout=LOCK_POLL_SECONDS):
+            if should_stop():
+                raise _Stopped
+        if should_stop():
+            self._lock.release()
+            raise _Stopped
 
     def _free_memory(self) -> None:
         self.prompts.clear()

@@ -210,3 +210,24 @@ def test_an_unexpected_exception_is_reported_to_its_caller_only(engine):
     with pytest.raises(GenerationError, match="Generation failed: RuntimeError: boom"):
         engine.generate_images(request(seed=4))
     assert len(engine.generate_images(request(seed=4))) == 1
+
+
+def test_a_caller_waiting_for_the_pipeline_can_leave_without_waiting_for_the_running_job(engine):
+    running = engine.generate(request(seed=50, steps=12))
+    next(running)  # the first job now holds the pipeline
+    waiting_cancel = threading.Event()
+    waiting = engine.generate(request(seed=51), cancel=waiting_cancel)
+    outcome = {}
+
+    def wait_in_line():
+        try:
+            list(waiting)
+        except GenerationCancelled as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=wait_in_line)
+    thread.start()
+    waiting_cancel.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and "error" in outcome
+    assert isinstance(list(running)[-1], Finished)  # the running job was not disturbed
