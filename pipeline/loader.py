@@ -218,7 +218,9 @@ def _quantization_config(quantization: str):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
     _require_package("torchao", "int8 quantisation")
-    return TorchAoConfig("int8_weight_only")
+    from torchao.quantization import Int8WeightOnlyConfig
+
+    return TorchAoConfig(Int8WeightOnlyConfig())
 
 
 def _weights_bytes(folder: Path, components: tuple[str, ...]) -> int:

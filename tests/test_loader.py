@@ -163,3 +163,10 @@ def test_previews_use_taesd3_when_its_weights_are_local(engine, tmp_path):
     images = previewer(torch.randn(2, 16, 32, 40))
     assert [image.size for image in images] == [(320, 256)] * 2
     assert isinstance(load_previewer("madebyollin/taesd3", "cpu", torch.float32), LatentRGBPreviewer)
+
+
+def test_int8_weight_only_transformer_loads_and_generates(tiny_model_dir):
+    engine = Engine.load(LoadOptions(model=str(tiny_model_dir), quantization="int8", warmup=False, preview_decoder=""))
+    assert type(engine.pipeline.transformer.proj_out.weight).__name__ == "Int8Tensor"
+    request = GenerationRequest.create(prompt="a cat", seed=1, width=256, height=256, steps=2)
+    assert engine.generate_images(request)[0].image.size == (256, 256)
