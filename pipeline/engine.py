@@ -20,7 +20,7 @@ from diffusers import StableDiffusion3Pipeline
 
 from pipeline.errors import GenerationCancelled, GenerationError, TurboStudioError
 from pipeline.events import Finished, GeneratedImage, Preview
-from pipeline.loader import LoadOptions, ModelInfo, load_pipeline
+from pipeline.loader import LoadOptions, ModelInfo, load_pipeline, on_zero_gpu
 from pipeline.previews import LatentRGBPreviewer, Previewer, estimate_clean_latents, load_previewer
 from pipeline.prompts import DEFAULT_CACHE_SIZE, PromptEncoder
 from pipeline.request import GenerationRequest
@@ -71,7 +71,7 @@ class Engine:
         pipeline, info = load_pipeline(options)
         previewer = load_previewer(options.preview_decoder, info.device, pipeline.dtype)
         engine = cls(pipeline, info, max_batch_size=options.max_batch_size, previewer=previewer)
-        if options.warmup:
+        if options.warmup and not on_zero_gpu():  # ZeroGPU lends the GPU only inside requests
             engine.warm_up()
         return engine
 

@@ -204,6 +204,11 @@ def pick_device(memory_mode: str) -> str:
     return "cpu"
 
 
+def on_zero_gpu() -> bool:
+    """True on a Hugging Face ZeroGPU Space, where a GPU exists only inside `@spaces.GPU` calls."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
 def _require_package(package: str, feature: str) -> None:
     if importlib.util.find_spec(package) is None:
         raise ModelLoadError(f"{feature} needs the `{package}` package: pip install {package}")
@@ -231,6 +236,8 @@ def _weights_bytes(folder: Path, components: tuple[str, ...]) -> int:
 
 def _place(pipe: StableDiffusion3Pipeline, memory_mode: str, needed_bytes: int) -> str:
     """Move the pipeline to the GPU or set up offloading; return the mode actually used."""
+    if memory_mode == "auto" and on_zero_gpu():
+        memory_mode = "gpu"  # ZeroGPU attaches a whole GPU per call; `.to("cuda")` is deferred until then
     if memory_mode == "auto":
         free_bytes, _ = torch.cuda.mem_get_info()
         memory_mode = "gpu" if needed_bytes + ACTIVATION_HEADROOM_BYTES <= free_bytes else "model-offload"
