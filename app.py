@@ -1,0 +1,37 @@
+"""Turbo Studio: a web app for Stable Diffusion 3.5 Large Turbo.
+
+    python app.py                 # the real model (needs a GPU and access to the gated repo)
+    python app.py --model tiny    # a tiny random SD3: the whole app, offline, on a CPU
+    python app.py --help          # every option, and the environment variable that also sets it
+"""
+
+import logging
+import sys
+
+from ui import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must patch torch before CUDA starts)
+from pipeline import Engine
+from pipeline.errors import ModelLoadError
+from ui.cli import parse_args
+from ui.studio import build_app, launch
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the options, load the model, serve the app; 1 when the model cannot load."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipeline").setLevel(logging.INFO)
+    options = parse_args(argv)
+    try:
+        engine = Engine.load(options.load)
+    except ModelLoadError as error:
+        print(
+            f"Turbo Studio could not load the model.\n{error}\n"
+            "To try the interface without a GPU or a download: python app.py --model tiny",
+            file=sys.stderr,
+        )
+        return 1
+    launch(build_app(engine, options.studio), options.server, options.studio)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

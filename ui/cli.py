@@ -1,0 +1,153 @@
+"""The command line of app.py. Every option can also be set by an environment variable, so a
+Hugging Face Space configures the app from its settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import LoadOptions
+from pipeline.errors import ModelLoadError
+from pipeline.loader import MEMORY_MODES, QUANTIZATIONS
+from pipeline.seeds import DEFAULT_MAX_SEEDS
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_MAX_QUEUE_SIZE = 20
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the web server listens: address, sharing, password and queue bound."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    share: bool = False
+    auth: tuple[str, str] | None = None
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+
+
+@dataclass(frozen=True)
+class StudioOptions:
+    """What the interface needs besides the engine."""
+
+    max_seeds: int = DEFAULT_MAX_SEEDS
+    output_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """Everything `python app.py` was asked for."""
+
+    load: LoadOptions
+    server: ServerOptions
+    studio: StudioOptions
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, colon, password = text.partition(":")
+    if not (user and colon and password):
+        raise argparse.ArgumentTypeError(f"expected USER:PASSWORD, got {text!r}")
+    return user, password
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+class _Options:
+    """Adds options whose default comes from an environment variable named in their help."""
+
+    def __init__(self, parser: argparse.ArgumentParser, environ: Mapping[str, str]):
+        self._parser = parser
+        self._environ = environ
+
+    def value(self, flag: str, env: str, default, help: str, **kwargs) -> None:
+        """An option taking a value; a string default is converted by `type`, as typed values are."""
+        self._parser.add_argument(flag, default=self._environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
+
+    def switch(self, flag: str, env: str, default: bool, help: str) -> None:
+        """An on/off option (`--x` / `--no-x`)."""
+        raw = self._environ.get(env)
+        if raw is not None and raw.lower() not in _TRUE + _FALSE:
+            self._parser.error(f"{env} must be true or false, got {raw!r}")
+        value = default if raw is None else raw.lower() in _TRUE
+        self._parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=value, help=f"{help} [env {env}]"
+        )
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The parser of app.py, with defaults read from `environ` (the process environment by default)."""
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Turbo Studio: a web app for Stable Diffusion 3.5 Large Turbo.",
+        epilog="Try the interface without a GPU or a download: python app.py --model tiny",
+    )
+    try:
+        load = LoadOptions.from_env(environ)
+    except ModelLoadError as error:
+        parser.error(str(error))
+    options = _Options(parser.add_argument_group("model"), environ)
+    options.value("--model", "TURBO_STUDIO_MODEL", load.model, "hub id, diffusers folder, or 'tiny' (random, offline)")
+    options.value(
+        "--memory-mode", "TURBO_STUDIO_MEMORY_MODE", load.memory_mode, "where the weights live", choices=MEMORY_MODES
+    )
+    options.switch("--t5", "TURBO_STUDIO_TEXT_ENCODER_3", load.text_encoder_3, "load the T5-XXL text encoder (~9.5 GB)")
+    options.value(
+        "--quantization", "TURBO_STUDIO_QUANTIZATION", load.quantization, "transformer weights", choices=QUANTIZATIONS
+    )
+    options.switch("--compile", "TURBO_STUDIO_COMPILE", load.compile, "torch.compile the transformer and VAE")
+    options.switch("--warmup", "TURBO_STUDIO_WARMUP", load.warmup, "generate once before serving")
+    options.value(
+        "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size), "images per batch when comparing seeds",
+        type=_positive,
+    )
+    options = _Options(parser.add_argument_group("server"), environ)
+    options.value("--host", "GRADIO_SERVER_NAME", DEFAULT_HOST, "address to listen on (0.0.0.0 for every interface)")
+    options.value("--port", "GRADIO_SERVER_PORT", str(DEFAULT_PORT), "port to listen on", type=int)
+    options.switch("--share", "TURBO_STUDIO_SHARE", False, "also serve on a public gradio.live link")
+    options.value("--auth", "TURBO_STUDIO_AUTH", None, "require this login", metavar="USER:PASSWORD", type=_credentials)
+    options.value(
+        "--max-queue-size", "TURBO_STUDIO_MAX_QUEUE_SIZE", str(DEFAULT_MAX_QUEUE_SIZE),
+        "waiting requests before new ones are turned away", type=_positive,
+    )
+    options = _Options(parser.add_argument_group("studio"), environ)
+    options.value(
+        "--max-seeds", "TURBO_STUDIO_MAX_SEEDS", str(DEFAULT_MAX_SEEDS), "most seeds in one comparison", type=_positive
+    )
+    options.value(
+        "--output-dir", "TURBO_STUDIO_OUTPUT_DIR", None, "save every finished image here, with its parameters",
+        type=Path,
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppOptions:
+    """The options of `argv` (the command line by default), falling back to `environ`."""
+    args = build_parser(environ).parse_args(argv)
+    load = LoadOptions.from_env(
+        environ,
+        model=args.model,
+        memory_mode=args.memory_mode,
+        text_encoder_3=args.t5,
+        quantization=args.quantization,
+        compile=args.compile,
+        warmup=args.warmup,
+        max_batch_size=args.batch_size,
+    )
+    server = ServerOptions(
+        host=args.host, port=args.port, share=args.share, auth=args.auth, max_queue_size=args.max_queue_size
+    )
+    return AppOptions(load, server, StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir))

@@ -1,0 +1,181 @@
+"""The settings column shared by every tab: prompt, Generate/Stop, size, steps, seed, Advanced."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gradio as gr
+
+from pipeline import GenerationRequest
+from pipeline.request import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SEQUENCE_LENGTH,
+    DEFAULT_SIZE,
+    DEFAULT_STEPS,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    SEED_MAX,
+    SEED_MIN,
+    SEQUENCE_MAX,
+    SEQUENCE_MIN,
+    SIZE_MAX,
+    SIZE_MIN,
+    SIZE_MULTIPLE,
+    STEPS_MAX,
+    STEPS_MIN,
+)
+from ui.presets import CHOICES, preset_for, preset_size
+
+GUIDANCE_NOTE = (
+    "0 is what Turbo was distilled for. Above 1 each step runs twice (double the time) "
+    "and the negative prompt is used."
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The components of the settings column."""
+
+    prompt: gr.Textbox
+    generate: gr.Button
+    stop: gr.Button
+    aspect: gr.Radio
+    width: gr.Slider
+    height: gr.Slider
+    steps: gr.Slider
+    seed: gr.Number
+    randomize: gr.Checkbox
+    random_seed: gr.Button
+    reuse_seed: gr.Button
+    last_seed: gr.State
+    guidance: gr.Slider
+    negative_prompt: gr.Textbox
+    sequence_length: gr.Slider
+
+    @property
+    def request_inputs(self) -> list[gr.components.Component]:
+        """The inputs of `ui.runs.build_request`, in its order, then the T5 length."""
+        return [
+            self.prompt,
+            self.negative_prompt,
+            self.seed,
+            self.randomize,
+            self.width,
+            self.height,
+            self.steps,
+            self.guidance,
+            self.sequence_length,
+        ]
+
+    @property
+    def restorable(self) -> list[gr.components.Component]:
+        """What `restored_values` sets, in its order."""
+        return [
+            self.prompt,
+            self.negative_prompt,
+            self.seed,
+            self.randomize,
+            self.aspect,
+            self.width,
+            self.height,
+            self.steps,
+            self.guidance,
+            self.sequence_length,
+        ]
+
+
+def restored_values(request: GenerationRequest) -> list:
+    """Values for `Controls.restorable` that reproduce `request` (its seed, not a random one)."""
+    return [
+        request.prompt,
+        request.negative_prompt,
+        request.seed,
+        False,
+        preset_for(request.width, request.height),
+        request.width,
+        request.height,
+        request.steps,
+        request.guidance_scale,
+        request.max_sequence_length,
+    ]
+
+
+def _size_slider(label: str) -> gr.Slider:
+    return gr.Slider(SIZE_MIN, SIZE_MAX, DEFAULT_SIZE, step=SIZE_MULTIPLE, precision=0, label=label)
+
+
+def build_controls(examples: Sequence[str]) -> Controls:
+    """Lay out the settings column (call inside a column) and wire its own small events."""
+    prompt = gr.Textbox(
+        label="Prompt",
+        placeholder="Describe the image. Enter generates; Shift+Enter starts a new line.",
+        lines=1,
+        max_lines=8,
+        autofocus=True,
+        elem_id="prompt",
+    )
+    with gr.Row():
+        generate = gr.Button("Generate", variant="primary", elem_id="generate-button")
+        stop = gr.Button("Stop", variant="stop", visible=False, elem_id="stop-button")
+    gr.Examples([[text] for text in examples], inputs=[prompt], label="Examples", examples_per_page=6)
+    aspect = gr.Radio(CHOICES, value=CHOICES[0], label="Aspect ratio (about one megapixel)", elem_id="aspect")
+    with gr.Row():
+        width = _size_slider("Width")
+        height = _size_slider("Height")
+    steps = gr.Slider(
+        STEPS_MIN, STEPS_MAX, DEFAULT_STEPS, step=1, precision=0, label="Steps", info="Turbo is made for 4."
+    )
+    with gr.Row(equal_height=True, elem_id="seed-row"):
+        seed = gr.Number(0, label="Seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=4, elem_id="seed")
+        random_seed = gr.Button("🎲", min_width=44, scale=0, elem_id="random-seed", elem_classes="tool")
+        reuse_seed = gr.Button("♻️", min_width=44, scale=0, elem_id="reuse-seed", elem_classes="tool")
+        randomize = gr.Checkbox(True, label="Random seed", scale=2, elem_id="randomize")
+    with gr.Accordion("Advanced", open=False):
+        guidance = gr.Slider(
+            GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE, step=0.1, label="Guidance scale", info=GUIDANCE_NOTE
+        )
+        negative_prompt = gr.Textbox(
+            "",
+            label="Negative prompt", placeholder="Used only when the guidance scale is above 1.", lines=2
+        )
+        sequence_length = gr.Slider(
+            SEQUENCE_MIN,
+            SEQUENCE_MAX,
+            DEFAULT_SEQUENCE_LENGTH,
+            step=1,
+            precision=0,
+            label="T5 prompt length (tokens)",
+            info="Longer prompts are cut here; CLIP reads the first 77 tokens whatever this is.",
+        )
+    last_seed = gr.State(None)
+    controls = Controls(
+        prompt, generate, stop, aspect, width, height, steps, seed, randomize, random_seed, reuse_seed, last_seed,
+        guidance, negative_prompt, sequence_length,
+    )
+    _wire(controls)
+    return controls
+
+
+def _reuse_seed(last_seed: int | None) -> tuple:
+    """♻️: the seed of the last image, kept for the next ones."""
+    if last_seed is None:
+        gr.Info("No image yet: generate one first, then ♻️ reuses its seed.")
+        return gr.skip(), gr.skip()
+    return last_seed, False
+
+
+def _wire(controls: Controls) -> None:
+    private = {"api_visibility": "private", "queue": False}
+    controls.aspect.input(
+        preset_size, [controls.aspect, controls.width, controls.height], [controls.width, controls.height], **private
+    )
+    gr.on(
+        [controls.width.input, controls.height.input],
+        preset_for,
+        [controls.width, controls.height],
+        controls.aspect,
+        **private,
+    )
+    controls.random_seed.click(lambda: True, None, controls.randomize, **private)
+    controls.reuse_seed.click(_reuse_seed, controls.last_seed, [controls.seed, controls.randomize], **private)

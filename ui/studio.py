@@ -1,0 +1,66 @@
+"""The whole interface: the settings column, the tabs, the API and the footer, and launching it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from pipeline import Engine
+from ui import compare_tab, generate_tab, png_info_tab
+from ui.api import register_api
+from ui.cli import ServerOptions, StudioOptions
+from ui.controls import build_controls
+from ui.footer import footer_text
+from ui.runs import Runner
+from ui.store import ImageStore
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TITLE = "Turbo Studio"
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")
+
+
+def example_prompts() -> list[str]:
+    """The example prompts of `assets/examples.txt`, one a line."""
+    lines = (ASSETS / "examples.txt").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
+    """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
+    runner = Runner(engine, ImageStore(options.output_dir))
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320, elem_id="settings"):
+                controls = build_controls(example_prompts())
+            with gr.Column(scale=3, min_width=360):
+                with gr.Tabs(selected=generate_tab.TAB_ID) as tabs:
+                    with gr.Tab("Generate", id=generate_tab.TAB_ID):
+                        generate = generate_tab.build_generate_tab()
+                    with gr.Tab("Compare seeds", id=compare_tab.TAB_ID):
+                        compare = compare_tab.build_compare_tab(options.max_seeds)
+                    with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
+                        png_info = png_info_tab.build_png_info_tab()
+        gr.Markdown(footer_text(engine.info), elem_id="footer")
+        send = generate_tab.SendToGenerate(controls, generate, tabs)
+        generate_tab.wire_generate_tab(send, runner)
+        compare_tab.wire_compare_tab(controls, compare, send, runner, options.max_seeds)
+        png_info_tab.wire_png_info_tab(png_info, send)
+        register_api(controls, generate, compare, runner, options.max_seeds)
+    return app
+
+
+def launch(app: gr.Blocks, server: ServerOptions, studio: StudioOptions = StudioOptions(), **extra) -> None:
+    """Serve `app`: one generation at a time, a bounded queue, the output folder readable."""
+    app.queue(max_size=server.max_queue_size, default_concurrency_limit=1)
+    app.launch(
+        server_name=server.host,
+        server_port=server.port,
+        share=server.share,
+        auth=server.auth,
+        allowed_paths=[str(studio.output_dir)] if studio.output_dir else None,
+        theme=THEME,
+        css_paths=[ASSETS / "style.css"],
+        **extra,
+    )
