@@ -66,15 +66,20 @@ def _positive(text: str) -> int:
 
 
 class _Options:
-    """Adds options whose default comes from an environment variable named in their help."""
+    """Adds options, in titled groups, whose default comes from an environment variable named in their help."""
 
     def __init__(self, parser: argparse.ArgumentParser, environ: Mapping[str, str]):
         self._parser = parser
         self._environ = environ
+        self._group: argparse._ActionsContainer = parser
+
+    def group(self, title: str) -> None:
+        """Start a new group of options."""
+        self._group = self._parser.add_argument_group(title)
 
     def value(self, flag: str, env: str, default, help: str, **kwargs) -> None:
         """An option taking a value; a string default is converted by `type`, as typed values are."""
-        self._parser.add_argument(flag, default=self._environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
+        self._group.add_argument(flag, default=self._environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
 
     def switch(self, flag: str, env: str, default: bool, help: str) -> None:
         """An on/off option (`--x` / `--no-x`)."""
@@ -82,7 +87,7 @@ class _Options:
         if raw is not None and raw.lower() not in _TRUE + _FALSE:
             self._parser.error(f"{env} must be true or false, got {raw!r}")
         value = default if raw is None else raw.lower() in _TRUE
-        self._parser.add_argument(
+        self._group.add_argument(
             flag, action=argparse.BooleanOptionalAction, default=value, help=f"{help} [env {env}]"
         )
 
@@ -99,7 +104,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         load = LoadOptions.from_env(environ)
     except ModelLoadError as error:
         parser.error(str(error))
-    options = _Options(parser.add_argument_group("model"), environ)
+    options = _Options(parser, environ)
+    options.group("model")
     options.value("--model", "TURBO_STUDIO_MODEL", load.model, "hub id, diffusers folder, or 'tiny' (random, offline)")
     options.value(
         "--memory-mode", "TURBO_STUDIO_MEMORY_MODE", load.memory_mode, "where the weights live", choices=MEMORY_MODES
@@ -114,7 +120,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size), "images per batch when comparing seeds",
         type=_positive,
     )
-    options = _Options(parser.add_argument_group("server"), environ)
+    options.group("server")
     options.value("--host", "GRADIO_SERVER_NAME", DEFAULT_HOST, "address to listen on (0.0.0.0 for every interface)")
     options.value("--port", "GRADIO_SERVER_PORT", str(DEFAULT_PORT), "port to listen on", type=int)
     options.switch("--share", "TURBO_STUDIO_SHARE", False, "also serve on a public gradio.live link")
@@ -123,7 +129,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--max-queue-size", "TURBO_STUDIO_MAX_QUEUE_SIZE", str(DEFAULT_MAX_QUEUE_SIZE),
         "waiting requests before new ones are turned away", type=_positive,
     )
-    options = _Options(parser.add_argument_group("studio"), environ)
+    options.group("studio")
     options.value(
         "--max-seeds", "TURBO_STUDIO_MAX_SEEDS", str(DEFAULT_MAX_SEEDS), "most seeds in one comparison", type=_positive
     )

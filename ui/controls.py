@@ -109,7 +109,7 @@ def build_controls(examples: Sequence[str]) -> Controls:
     """Lay out the settings column (call inside a column) and wire its own small events."""
     prompt = gr.Textbox(
         label="Prompt",
-        placeholder="Describe the image. Enter generates; Shift+Enter starts a new line.",
+        placeholder="Describe the image and press Enter",
         lines=1,
         max_lines=8,
         autofocus=True,
@@ -118,7 +118,6 @@ def build_controls(examples: Sequence[str]) -> Controls:
     with gr.Row():
         generate = gr.Button("Generate", variant="primary", elem_id="generate-button")
         stop = gr.Button("Stop", variant="stop", visible=False, elem_id="stop-button")
-    gr.Examples([[text] for text in examples], inputs=[prompt], label="Examples", examples_per_page=6)
     aspect = gr.Radio(CHOICES, value=CHOICES[0], label="Aspect ratio (about one megapixel)", elem_id="aspect")
     with gr.Row():
         width = _size_slider("Width")
@@ -126,7 +125,7 @@ def build_controls(examples: Sequence[str]) -> Controls:
     steps = gr.Slider(
         STEPS_MIN, STEPS_MAX, DEFAULT_STEPS, step=1, precision=0, label="Steps", info="Turbo is made for 4."
     )
-    with gr.Row(equal_height=True, elem_id="seed-row"):
+    with gr.Row(elem_id="seed-row"):
         seed = gr.Number(0, label="Seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=4, elem_id="seed")
         random_seed = gr.Button("🎲", min_width=44, scale=0, elem_id="random-seed", elem_classes="tool")
         reuse_seed = gr.Button("♻️", min_width=44, scale=0, elem_id="reuse-seed", elem_classes="tool")
@@ -148,6 +147,7 @@ def build_controls(examples: Sequence[str]) -> Controls:
             label="T5 prompt length (tokens)",
             info="Longer prompts are cut here; CLIP reads the first 77 tokens whatever this is.",
         )
+    gr.Examples([[text] for text in examples], inputs=[prompt], label="Examples", examples_per_page=8)
     last_seed = gr.State(None)
     controls = Controls(
         prompt, generate, stop, aspect, width, height, steps, seed, randomize, random_seed, reuse_seed, last_seed,

@@ -45,6 +45,7 @@ def build_generate_tab() -> GenerateTab:
         format="png",
         columns=8,
         height=150,
+        fit_columns=False,
         allow_preview=False,
         interactive=False,
         elem_id="history",

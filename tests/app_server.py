@@ -1,0 +1,101 @@
+"""The real app for tests: `python app.py --model tiny` in a subprocess on a free loopback port.
+
+Test modules import `app_server` (a module-scoped fixture) from here; it depends on the
+session's `tiny_model_dir`, so the subprocess finds the tiny SD3 already built.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 180
+QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+# Small enough that a test can fill the queue, large enough for the tests of a module.
+MAX_QUEUE_SIZE = 2
+MAX_SEEDS = 8
+
+
+@dataclass(frozen=True)
+class AppServer:
+    """A running app: its URL and the folder where it saves every finished image."""
+
+    url: str
+    output_dir: Path
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_app(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run app.py to completion (for options that make it exit) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "app.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **QUIET_ENV},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+@contextmanager
+def serving(folder: Path, *args: str) -> Iterator[AppServer]:
+    """`app.py --model tiny` with `args`, serving until the block ends; its log goes to `folder`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    output_dir = folder / "outputs"
+    log = folder / "app.log"
+    command = [
+        sys.executable, "app.py", "--model", "tiny", "--no-warmup", "--port", str(port),
+        "--output-dir", str(output_dir), *args,
+    ]
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **QUIET_ENV}, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_serving(url, process, log)
+        yield AppServer(url, output_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[AppServer]:
+    """One app per test module, with a small queue and seed cap the tests can reach."""
+    folder = tmp_path_factory.mktemp("app")
+    with serving(folder, "--max-queue-size", str(MAX_QUEUE_SIZE), "--max-seeds", str(MAX_SEEDS)) as server:
+        yield server

@@ -1,0 +1,198 @@
+"""The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
+
+import time
+
+import numpy as np
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError, Status
+from PIL import Image
+
+from app_server import MAX_QUEUE_SIZE, MAX_SEEDS, app_server, run_app  # noqa: F401 (app_server is a fixture)
+from pipeline import GenerationRequest
+from pipeline.metadata import read_request
+from ui.cli import parse_args
+
+SIZE = 256
+PROMPT = "a red fox in fresh snow"
+# A request slow enough on the tiny model (seconds, a preview every step) to be stopped midway.
+SLOW = {"width": 1536, "height": 1536, "steps": 12}
+
+
+@pytest.fixture(scope="module")
+def client(app_server) -> Client:  # noqa: F811
+    return Client(app_server.url, verbose=False, download_files=True)
+
+
+def generate(client: Client, seed: int, **values):
+    """Submit /generate for a small image with a fixed seed; the job."""
+    arguments = {
+        "prompt": PROMPT, "negative_prompt": "", "seed": seed, "randomize_seed": False, "width": SIZE,
+        "height": SIZE, "steps": 4, "guidance_scale": 0.0, **values,
+    }
+    return client.submit(**arguments, api_name="/generate")
+
+
+def pixels(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def wait_for_outputs(job, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(job.outputs()) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} outputs after {timeout} s: {job.status()}"
+        time.sleep(0.02)
+
+
+def test_api_lists_exactly_the_two_documented_endpoints(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(endpoints) == {"/generate", "/compare_seeds"}
+    names = [parameter["parameter_name"] for parameter in endpoints["/generate"]["parameters"]]
+    assert names == [
+        "prompt", "negative_prompt", "seed", "randomize_seed", "width", "height", "steps", "guidance_scale"
+    ]
+    names = [parameter["parameter_name"] for parameter in endpoints["/compare_seeds"]["parameters"]]
+    assert names == ["prompt", "seeds", "width", "height", "steps", "guidance_scale"]
+
+
+def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_server):  # noqa: F811
+    job = generate(client, seed=11)
+    final_path, seed = job.result(timeout=60)
+    outputs = job.outputs()
+
+    assert seed == 11
+    previews = [path for path, _ in outputs[:-1]]
+    assert len(previews) >= 1, "no preview before the final image"
+    assert all(Image.open(path).size == (SIZE // 8, SIZE // 8) for path in previews)
+    with Image.open(final_path) as final:
+        assert (final.format, final.size) == ("PNG", (SIZE, SIZE))
+    request, model = read_request(final_path)
+    assert request == GenerationRequest(prompt=PROMPT, seed=11, width=SIZE, height=SIZE, steps=4)
+    assert model == "tiny (random SD3)"
+    saved = [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-11")]
+    assert len(saved) == 1 and saved[0].read_bytes() == open(final_path, "rb").read()
+
+
+def test_same_seed_gives_the_same_image_and_another_seed_another(client):
+    first, again, other = (generate(client, seed=seed).result(timeout=60)[0] for seed in (21, 21, 22))
+    assert np.array_equal(pixels(first), pixels(again))
+    assert not np.array_equal(pixels(first), pixels(other))
+
+
+def test_random_seed_is_reported_and_reproducible(client):
+    path, seed = generate(client, seed=0, randomize_seed=True).result(timeout=60)
+    assert read_request(path)[0].seed == seed
+    again, _ = generate(client, seed=seed).result(timeout=60)
+    assert np.array_equal(pixels(path), pixels(again))
+
+
+def test_compare_seeds_gives_each_seed_the_image_generate_gives_it(client):
+    gallery = client.predict(
+        prompt=PROMPT, seeds="3, 5-6", width=SIZE, height=SIZE, steps=2, guidance_scale=0.0, api_name="/compare_seeds"
+    )
+    assert [item["caption"] for item in gallery] == ["seed 3", "seed 5", "seed 6"]
+    for item, seed in zip(gallery, (3, 5, 6)):
+        single, _ = generate(client, seed=seed, steps=2).result(timeout=60)
+        # Batched and single runs differ by float rounding only (as in the engine's own test).
+        difference = np.abs(pixels(item["image"]).astype(int) - pixels(single).astype(int)).max()
+        assert difference <= 2, f"seed {seed} differs from /generate by {difference}"
+        assert read_request(item["image"])[0].seed == seed
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"prompt": "   "}, "Prompt is empty"),
+        ({"width": 260}, "Width must be a multiple of 16 .* nearest valid width is 256 or 272"),
+        ({"steps": 40}, "Value 40 is greater than maximum value 12"),
+    ],
+)
+def test_invalid_requests_fail_with_the_engine_message(client, values, message):
+    with pytest.raises(AppError, match=message):
+        generate(client, seed=1, **values).result(timeout=60)
+
+
+def test_compare_seeds_refuses_more_seeds_than_the_cap(client):
+    with pytest.raises(AppError, match=f"at most {MAX_SEEDS}"):
+        client.predict(PROMPT, "1-100", SIZE, SIZE, 1, 0.0, api_name="/compare_seeds")
+
+
+def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):  # noqa: F811
+    slow = generate(client, seed=31, **SLOW)
+    wait_for_outputs(slow, 2)
+    started = time.monotonic()
+    wait_for_outputs(slow, 3)
+    step_seconds = time.monotonic() - started
+    slow.cancel()
+    cancelled = time.monotonic()
+
+    quick, _ = generate(client, seed=32).result(timeout=60)
+    waited = time.monotonic() - cancelled
+
+    assert slow.status().code == Status.CANCELLED
+    assert Image.open(quick).size == (SIZE, SIZE)
+    # The slow job had 9 steps and a large decode left; the quick one waited for one step at most.
+    assert waited < 9 * step_seconds, f"waited {waited:.1f} s with {step_seconds:.2f} s per slow step"
+    assert not [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
+
+
+def test_a_full_queue_answers_busy_and_recovers(client):
+    running = generate(client, seed=41, **SLOW)
+    wait_for_outputs(running, 1)
+    waiting = [generate(client, seed=42 + index) for index in range(MAX_QUEUE_SIZE)]
+    time.sleep(0.5)
+    try:
+        with pytest.raises(QueueError, match="Queue is full"):
+            generate(client, seed=50).result(timeout=60)
+    finally:
+        for job in [running, *waiting]:
+            job.cancel()
+    path, _ = generate(client, seed=51).result(timeout=60)
+    assert Image.open(path).size == (SIZE, SIZE)
+
+
+def test_a_model_that_cannot_load_stops_with_its_message_and_a_hint():
+    result = run_app("--model", "/nonexistent/model-folder", "--no-warmup")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "/nonexistent/model-folder" in result.stderr
+    assert "python app.py --model tiny" in result.stderr
+
+
+def test_every_option_reads_its_environment_variable():
+    environ = {
+        "TURBO_STUDIO_MODEL": "tiny", "TURBO_STUDIO_MEMORY_MODE": "model-offload", "TURBO_STUDIO_TEXT_ENCODER_3": "false",
+        "TURBO_STUDIO_QUANTIZATION": "nf4", "TURBO_STUDIO_COMPILE": "true", "TURBO_STUDIO_WARMUP": "0",
+        "TURBO_STUDIO_MAX_BATCH_SIZE": "2", "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7000",
+        "TURBO_STUDIO_SHARE": "yes", "TURBO_STUDIO_AUTH": "ada:secret:42", "TURBO_STUDIO_MAX_QUEUE_SIZE": "3",
+        "TURBO_STUDIO_MAX_SEEDS": "9", "TURBO_STUDIO_OUTPUT_DIR": "/tmp/out",
+    }
+    options = parse_args([], environ)
+    load, server, studio = options.load, options.server, options.studio
+    assert (load.model, load.memory_mode, load.text_encoder_3, load.quantization) == ("tiny", "model-offload", False, "nf4")
+    assert (load.compile, load.warmup, load.max_batch_size) == (True, False, 2)
+    assert (server.host, server.port, server.share, server.auth, server.max_queue_size) == (
+        "0.0.0.0", 7000, True, ("ada", "secret:42"), 3
+    )
+    assert (studio.max_seeds, str(studio.output_dir)) == (9, "/tmp/out")
+    # The command line wins over the environment.
+    options = parse_args(["--model", "other/model", "--warmup", "--host", "127.0.0.1"], environ)
+    assert (options.load.model, options.load.warmup, options.server.host) == ("other/model", True, "127.0.0.1")
+
+
+def test_defaults_are_local_and_private():
+    options = parse_args([], {})
+    assert (options.server.host, options.server.share, options.server.auth) == ("127.0.0.1", False, None)
+    assert options.studio.output_dir is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ"),
+    [(["--auth", "nopassword"], {}), ([], {"TURBO_STUDIO_SHARE": "maybe"}), (["--max-seeds", "0"], {})],
+)
+def test_bad_options_are_usage_errors(argv, environ, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv, environ)
+    assert exit_info.value.code == 2
