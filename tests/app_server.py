@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
+from gradio_client.utils import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180
@@ -26,6 +28,11 @@ QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB
 # Small enough that a test can fill the queue, large enough for the tests of a module.
 MAX_QUEUE_SIZE = 2
 MAX_SEEDS = 8
+# Seconds of work on the tiny model, a preview every step: slow enough to stop midway, or to keep
+# the app busy while a test fills its queue.
+SLOW_REQUEST = {
+    "negative_prompt": "", "randomize_seed": False, "width": 1536, "height": 1536, "steps": 12, "guidance_scale": 5
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,32 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
     raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+def wait_until(condition, timeout: float = 60, what: str = "the condition") -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
+@contextmanager
+def full_queue(client: Client) -> Iterator[None]:
+    """One slow /generate running and `MAX_QUEUE_SIZE` more waiting; all cancelled afterwards."""
+    jobs = [client.submit(prompt="keeping the app busy", seed=0, **SLOW_REQUEST, api_name="/generate")]
+    try:
+        wait_until(lambda: jobs[0].outputs(), what="the first preview of the running job")
+        jobs += [
+            client.submit(prompt="waiting", seed=seed, **SLOW_REQUEST, api_name="/generate")
+            for seed in range(1, MAX_QUEUE_SIZE + 1)
+        ]
+        wait_until(lambda: all(job.status().code == Status.IN_QUEUE for job in jobs[1:]), what="queueing")
+        yield
+    finally:
+        for job in jobs:
+            job.cancel()
 
 
 @contextmanager

@@ -9,15 +9,20 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError, Status
 from PIL import Image
 
-from app_server import MAX_QUEUE_SIZE, MAX_SEEDS, app_server, run_app  # noqa: F401 (app_server is a fixture)
+from app_server import (  # noqa: F401 (app_server is a fixture)
+    MAX_SEEDS,
+    SLOW_REQUEST,
+    app_server,
+    full_queue,
+    run_app,
+    wait_until,
+)
 from pipeline import GenerationRequest
 from pipeline.metadata import read_request
 from ui.cli import parse_args
 
 SIZE = 256
 PROMPT = "a red fox in fresh snow"
-# A request slow enough on the tiny model (seconds, a preview every step) to be stopped midway.
-SLOW = {"width": 1536, "height": 1536, "steps": 12}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +42,6 @@ def generate(client: Client, seed: int, **values):
 def pixels(path: str) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
-
-
-def wait_for_outputs(job, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(job.outputs()) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} outputs after {timeout} s: {job.status()}"
-        time.sleep(0.02)
 
 
 def test_api_lists_exactly_the_two_documented_endpoints(client):
@@ -120,10 +118,10 @@ def test_compare_seeds_refuses_more_seeds_than_the_cap(client):
 
 
 def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):  # noqa: F811
-    slow = generate(client, seed=31, **SLOW)
-    wait_for_outputs(slow, 2)
+    slow = client.submit(prompt=PROMPT, seed=31, **SLOW_REQUEST, api_name="/generate")
+    wait_until(lambda: len(slow.outputs()) >= 2, what="two previews")
     started = time.monotonic()
-    wait_for_outputs(slow, 3)
+    wait_until(lambda: len(slow.outputs()) >= 3, what="a third preview")
     step_seconds = time.monotonic() - started
     slow.cancel()
     cancelled = time.monotonic()
@@ -133,22 +131,27 @@ def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_serv
 
     assert slow.status().code == Status.CANCELLED
     assert Image.open(quick).size == (SIZE, SIZE)
-    # The slow job had 9 steps and a large decode left; the quick one waited for one step at most.
+    # The slow job had 9 steps and a large decode left; the quick one waited for about one step.
     assert waited < 9 * step_seconds, f"waited {waited:.1f} s with {step_seconds:.2f} s per slow step"
     assert not [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
 
 
+def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server):  # noqa: F811
+    other_session = Client(app_server.url, verbose=False)
+    theirs = other_session.submit(PROMPT, "", 61, False, 1024, 1024, 4, 0.0, api_name="/generate")
+    wait_until(lambda: theirs.outputs(), what="the other session's first preview")
+    mine = generate(client, seed=62)
+    mine.cancel()
+
+    path, seed = theirs.result(timeout=60)
+    assert (seed, Image.open(path).size) == (61, (1024, 1024))
+    assert mine.status().code == Status.CANCELLED
+
+
 def test_a_full_queue_answers_busy_and_recovers(client):
-    running = generate(client, seed=41, **SLOW)
-    wait_for_outputs(running, 1)
-    waiting = [generate(client, seed=42 + index) for index in range(MAX_QUEUE_SIZE)]
-    time.sleep(0.5)
-    try:
+    with full_queue(client):
         with pytest.raises(QueueError, match="Queue is full"):
             generate(client, seed=50).result(timeout=60)
-    finally:
-        for job in [running, *waiting]:
-            job.cancel()
     path, _ = generate(client, seed=51).result(timeout=60)
     assert Image.open(path).size == (SIZE, SIZE)
 

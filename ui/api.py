@@ -13,6 +13,7 @@ from ui.compare_tab import CompareTab, comparison_seconds
 from ui.controls import Controls
 from ui.errors import shown_as_toast
 from ui.generate_tab import GenerateTab, generation_seconds
+from ui.progress import Step
 from ui.runs import Runner, SavedImage, build_request, gallery_items
 from ui.stoppable import GPU_QUEUE
 from ui.zerogpu import on_gpu
@@ -38,7 +39,7 @@ def register_api(controls: Controls, generate_tab: GenerateTab, compare_tab: Com
         with shown_as_toast():
             request = build_request(prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale)
             for frame in runner.generate(request, progress):
-                yield (frame.path if isinstance(frame, SavedImage) else frame), request.seed
+                yield (frame.path if isinstance(frame, SavedImage) else frame.previews[0]), request.seed
 
     def duration(prompt, seeds, width, height, steps, guidance_scale, *_) -> int:
         return comparison_seconds(lambda: parse_seed_list(seeds, max_seeds), "", steps, width, height, guidance_scale)
@@ -52,8 +53,9 @@ def register_api(controls: Controls, generate_tab: GenerateTab, compare_tab: Com
         with shown_as_toast():
             seed_list = parse_seed_list(seeds, max_seeds)
             request = build_request(prompt, "", seed_list[0], False, width, height, steps, guidance_scale)
-            for saved in runner.compare(request, seed_list, [], progress):
-                yield gallery_items(saved)
+            for frame in runner.compare(request, seed_list, [], progress):
+                if not isinstance(frame, Step):
+                    yield gallery_items(frame)
 
     endpoint = {"triggers": [], "concurrency_id": GPU_QUEUE, "show_progress": "hidden"}
     gr.on(

@@ -16,7 +16,9 @@ from pipeline.seeds import parse_seed_list, parse_step_list, seed_range
 from ui.controls import Controls
 from ui.errors import shown_as_toast
 from ui.generate_tab import SendToGenerate
+from ui.progress import Step
 from ui.runs import Runner, SavedImage, build_request, caption, gallery_items
+from ui.status import status_message, status_progress
 from ui.stoppable import stoppable_gpu_event
 from ui.store import ImageStore
 from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
@@ -37,7 +39,7 @@ class CompareTab:
     step_list: gr.Textbox
     compare: gr.Button
     stop: gr.Button
-    status: gr.Markdown
+    status: gr.HTML
     gallery: gr.Gallery
     grid: gr.DownloadButton
     results: gr.State
@@ -48,9 +50,12 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     gr.Markdown("Runs the prompt and settings on the left once per seed. Select a result to send it to Generate.")
     seed_mode = gr.Radio([CONSECUTIVE, LISTED], value=CONSECUTIVE, show_label=False, elem_id="seed-mode")
     with gr.Row(visible=True) as consecutive:
-        first_seed = gr.Number(0, label="First seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX)
+        first_seed = gr.Number(
+            0, label="First seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, elem_id="first-seed"
+        )
         seed_count = gr.Slider(
-            1, max_seeds, min(DEFAULT_COUNT, max_seeds), step=1, precision=0, label=f"Seeds (up to {max_seeds})"
+            1, max_seeds, min(DEFAULT_COUNT, max_seeds), step=1, precision=0, label=f"Seeds (up to {max_seeds})",
+            elem_id="seed-count",
         )
     seed_list = gr.Textbox(
         label=f"Seeds (up to {max_seeds})",
@@ -66,7 +71,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     with gr.Row():
         compare = gr.Button("Compare seeds", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", visible=False, elem_id="compare-stop-button")
-    status = gr.Markdown("", elem_id="compare-status", container=True)
+    status = gr.HTML(status_message("Choose the seeds, then press Compare seeds."), elem_id="compare-status")
     gallery = gr.Gallery(
         label="Comparison", format="png", columns=4, height="auto", interactive=False, elem_id="comparison"
     )
@@ -92,7 +97,9 @@ def chosen_seeds(mode: str, first_seed: int | None, count: int, seed_list: str, 
 
 def comparison_status(images: list[SavedImage], seconds: float) -> str:
     """The line shown when a comparison is done."""
-    return f"{len(images)} images in {seconds:.1f} s. Select one to send its seed and settings to Generate."
+    return status_message(
+        f"<b>{len(images)}</b> images in {seconds:.1f} s. Select one to send its seed and settings to Generate."
+    )
 
 
 def comparison_seconds(seeds: Callable[[], list[int]], step_list: str, steps, width, height, guidance_scale) -> int:
@@ -127,9 +134,13 @@ def wire_compare_tab(controls: Controls, tab: CompareTab, send: SendToGenerate, 
                 prompt, negative_prompt, seeds[0], False, width, height, steps, guidance_scale,
                 max_sequence_length=sequence_length,
             )
-            yield [], [], "", gr.DownloadButton(visible=False)
-            for saved in runner.compare(request, seeds, step_counts, progress):
-                yield gallery_items(saved, with_steps=len(step_counts) > 1), saved, gr.skip(), gr.skip()
+            yield [], [], status_message("Starting"), gr.DownloadButton(visible=False)
+            for frame in runner.compare(request, seeds, step_counts, progress):
+                if isinstance(frame, Step):
+                    yield gr.skip(), gr.skip(), status_progress(frame), gr.skip()
+                else:
+                    saved = frame
+                    yield gallery_items(saved, with_steps=len(step_counts) > 1), saved, gr.skip(), gr.skip()
             yield gr.skip(), gr.skip(), comparison_status(saved, time.perf_counter() - started), gr.skip()
 
     comparison = stoppable_gpu_event(

@@ -102,7 +102,9 @@ def restored_values(request: GenerationRequest) -> list:
 
 
 def _size_slider(label: str) -> gr.Slider:
-    return gr.Slider(SIZE_MIN, SIZE_MAX, DEFAULT_SIZE, step=SIZE_MULTIPLE, precision=0, label=label)
+    return gr.Slider(
+        SIZE_MIN, SIZE_MAX, DEFAULT_SIZE, step=SIZE_MULTIPLE, precision=0, label=label, elem_id=label.lower()
+    )
 
 
 def build_controls(examples: Sequence[str]) -> Controls:
@@ -123,7 +125,8 @@ def build_controls(examples: Sequence[str]) -> Controls:
         width = _size_slider("Width")
         height = _size_slider("Height")
     steps = gr.Slider(
-        STEPS_MIN, STEPS_MAX, DEFAULT_STEPS, step=1, precision=0, label="Steps", info="Turbo is made for 4."
+        STEPS_MIN, STEPS_MAX, DEFAULT_STEPS, step=1, precision=0, label="Steps", info="Turbo is made for 4.",
+        elem_id="steps",
     )
     with gr.Row(elem_id="seed-row"):
         seed = gr.Number(0, label="Seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=4, elem_id="seed")

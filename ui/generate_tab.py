@@ -10,6 +10,7 @@ import gradio as gr
 from ui.controls import Controls, restored_values
 from ui.errors import shown_as_toast
 from ui.runs import Runner, SavedImage, build_request, gallery_items
+from ui.status import status_message, status_progress
 from ui.stoppable import stoppable_gpu_event
 from ui.zerogpu import estimated_seconds, on_gpu
 
@@ -22,7 +23,7 @@ READY = "Ready. Type a prompt and press Enter."
 class GenerateTab:
     """The components of the Generate tab."""
 
-    status: gr.Markdown
+    status: gr.HTML
     image: gr.Image
     history: gr.Gallery
     history_state: gr.State
@@ -30,7 +31,7 @@ class GenerateTab:
 
 def build_generate_tab() -> GenerateTab:
     """Lay out the tab (call inside it)."""
-    status = gr.Markdown(READY, elem_id="status", container=True)
+    status = gr.HTML(status_message(READY), elem_id="status")
     image = gr.Image(
         label="Image",
         type="filepath",
@@ -68,14 +69,16 @@ class SendToGenerate:
 
     def values(self, saved: SavedImage) -> list:
         """The settings of `saved`, its image, a status line, and the Generate tab selected."""
-        status = f"Settings of seed **{saved.request.seed}** restored; press Generate to make it again."
+        status = status_message(f"Settings of seed <b>{saved.request.seed}</b> restored; press Generate to make it again.")
         return [*restored_values(saved.request), saved.path, status, gr.Tabs(selected=TAB_ID)]
 
 
 def finished_status(saved: SavedImage, seconds: float) -> str:
     """The status line under which a finished image is shown."""
     request = saved.request
-    return f"Seed **{request.seed}** · {request.width}×{request.height} · {request.steps} steps · {seconds:.2f} s"
+    return status_message(
+        f"Seed <b>{request.seed}</b> · {request.width}×{request.height} · {request.steps} steps · {seconds:.2f} s"
+    )
 
 
 def generation_seconds(prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale, *_) -> int:
@@ -104,7 +107,7 @@ def wire_generate_tab(send: SendToGenerate, runner: Runner) -> None:
                     status = finished_status(frame, time.perf_counter() - started)
                     yield frame.path, request.seed, request.seed, status, gallery_items(history), history
                 else:
-                    yield frame, request.seed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    yield frame.previews[0], request.seed, gr.skip(), status_progress(frame), gr.skip(), gr.skip()
 
     stoppable_gpu_event(
         [controls.generate.click, controls.prompt.submit],

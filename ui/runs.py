@@ -6,10 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
-from PIL import Image
-
 from pipeline import Engine, Finished, GenerationRequest, Preview
-from ui.progress import RunProgress
+from ui.progress import RunProgress, Step
 from ui.store import ImageStore
 
 
@@ -62,36 +60,38 @@ class Runner:
         self.engine = engine
         self.store = store
 
-    def generate(self, request: GenerationRequest, progress: gr.Progress) -> Iterator[Image.Image | SavedImage]:
-        """The preview after each step, then the saved image."""
+    def generate(self, request: GenerationRequest, progress: gr.Progress) -> Iterator[Step | SavedImage]:
+        """A `Step` (with the preview) after each step, then the saved image."""
         tracker = RunProgress(progress, images=1, steps_per_image=request.steps)
         for event in self._saved(self.engine.generate(request), tracker):
-            if isinstance(event, Preview):
-                yield event.images[0]
+            if isinstance(event, Step):
+                yield event
             else:
                 yield from event
 
     def compare(
         self, request: GenerationRequest, seeds: Sequence[int], steps: Sequence[int], progress: gr.Progress
-    ) -> Iterator[list[SavedImage]]:
-        """After each batch, every image saved so far: seed order, then the next step count."""
+    ) -> Iterator[Step | list[SavedImage]]:
+        """A `Step` after each step; after each batch, every image saved so far (seed order, then
+        the next step count)."""
         step_counts = list(steps) or [request.steps]
         tracker = RunProgress(
             progress, images=len(seeds) * len(step_counts), steps_per_image=sum(step_counts) / len(step_counts)
         )
         saved: list[SavedImage] = []
         for event in self._saved(self.engine.compare(request, seeds, step_counts), tracker):
-            if isinstance(event, list):
+            if isinstance(event, Step):
+                yield event
+            else:
                 saved += event
                 yield list(saved)
 
-    def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Preview | list[SavedImage]]:
-        """The previews as they come, and each batch's images once saved; warnings shown once."""
+    def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | list[SavedImage]]:
+        """A `Step` per preview, and each batch's images once saved; each warning shown once."""
         shown: set[str] = set()
         for event in events:
             if isinstance(event, Preview):
-                tracker.preview(event)
-                yield event
+                yield tracker.preview(event)
                 continue
             tracker.finished(event)
             for warning in event.warnings:

@@ -22,6 +22,8 @@ def stoppable_gpu_event(triggers: Sequence, start: gr.Button, stop: gr.Button, *
     buttons = [start, stop]
     quick = {"outputs": buttons, "queue": False, "api_visibility": "private"}
     event = gr.on(triggers, lambda: _buttons(True), **quick).then(concurrency_id=GPU_QUEUE, **listener)
+    # Gradio 6.31's page runs `.then` listeners after success or cancel but not after an error.
     event.then(lambda: _buttons(False), **quick)
+    event.failure(lambda: _buttons(False), **quick)
     stop.click(lambda: _buttons(False), cancels=[event], **quick)
     return event

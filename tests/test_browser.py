@@ -1,0 +1,197 @@
+"""The real app in headless Chromium (Debian's package, driven by Playwright for Python).
+
+Each test has a fresh page (a new Gradio session). Screenshots of the main screens go to
+`test-output/screenshots/`; the README's copies in `assets/screenshots/` are chosen from them.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app_server import SLOW_REQUEST, app_server, full_queue  # noqa: F401 (app_server is a fixture)
+from pipeline.metadata import read_request
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
+TIMEOUT_MS = 60_000
+PROMPT = "A lighthouse on a rocky coast at dusk"
+# Records every picture the result image shows, previews included, however fast they come.
+RECORD_RESULT_IMAGES = """() => {
+    window.resultImages = [];
+    const record = () => {
+        const image = document.querySelector('#result-image img');
+        if (image && image.src && window.resultImages.at(-1) !== image.src) window.resultImages.push(image.src);
+    };
+    new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+FINAL_IMAGE = re.compile(r"-(\d+)\.png$")  # how the app names saved images: <time>-<seed>.png
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (tests/run.sh does).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_server) -> Page:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_server.url)
+    expect(page.locator("#prompt textarea")).to_be_visible()
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
+
+
+def set_slider(page: Page, label: str, value: int) -> None:
+    """Type into a slider's number box (again if a component mounting late resets it)."""
+    box = page.get_by_label(f"number input for {label}")
+    for _ in range(3):
+        box.fill(str(value))
+        box.press("Enter")
+        try:
+            expect(box).to_have_value(str(value), timeout=1000)
+            return
+        except AssertionError:
+            continue
+    expect(box).to_have_value(str(value))
+
+
+def small_images(page: Page, size: int = 256, steps: int = 4) -> None:
+    set_slider(page, "Width", size)
+    set_slider(page, "Height", size)
+    set_slider(page, "Steps", steps)
+
+
+def generate(page: Page, prompt: str = PROMPT) -> None:
+    page.locator("#prompt textarea").fill(prompt)
+    page.locator("#generate-button").click()
+
+
+def wait_for_final_image(page: Page) -> str:
+    """The URL of the finished image once the result shows one."""
+    page.wait_for_function(
+        "() => /-\\d+\\.png$/.test(document.querySelector('#result-image img')?.src ?? '')", timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#generate-button")).to_be_visible()
+    return page.locator("#result-image img").get_attribute("src")
+
+
+def test_generate_shows_previews_then_the_final_image(page):
+    small_images(page, size=512, steps=6)
+    expect(page.locator("#aspect")).to_contain_text("Custom")
+    page.evaluate(RECORD_RESULT_IMAGES)
+    page.locator("#prompt textarea").fill(PROMPT)
+    page.locator("#prompt textarea").press("Enter")  # Enter generates
+    final = wait_for_final_image(page)
+
+    shown = page.evaluate("window.resultImages")
+    previews = [source for source in shown[:-1] if not FINAL_IMAGE.search(source)]
+    assert previews, f"no preview was shown before the final image: {shown}"
+    assert shown[-1] == final
+    seed = FINAL_IMAGE.search(final)[1]
+    expect(page.locator("#status")).to_contain_text(f"Seed {seed} · 512×512 · 6 steps")
+    expect(page.locator("#seed input")).to_have_value(seed)
+    expect(page.locator("#history img")).to_have_count(1)
+    screenshot(page, "generate")
+
+
+def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):  # noqa: F811
+    small_images(page, size=SLOW_REQUEST["width"], steps=SLOW_REQUEST["steps"])
+    page.get_by_text("Advanced").click()
+    set_slider(page, "Guidance scale", SLOW_REQUEST["guidance_scale"])
+    page.evaluate(RECORD_RESULT_IMAGES)
+    generate(page, "a slow one to stop")
+    page.wait_for_function("() => window.resultImages.length >= 2")
+    expect(page.locator("#status [role=progressbar]")).to_be_visible()
+    expect(page.locator("#status")).to_contain_text(re.compile(r"Step \d+/12 · ETA \d+\.\d s"))
+    screenshot(page, "generating")
+    page.locator("#stop-button").click()
+
+    expect(page.locator("#generate-button")).to_be_visible()
+    page.wait_for_timeout(1500)
+    assert not any(FINAL_IMAGE.search(source) for source in page.evaluate("window.resultImages"))
+    seed = page.locator("#seed input").input_value()
+    assert not list(app_server.output_dir.glob(f"*-{seed}.png")), "the stopped image was finished anyway"
+
+    small_images(page)
+    generate(page, "a quick one after stopping")
+    assert FINAL_IMAGE.search(wait_for_final_image(page))
+
+
+def test_an_empty_prompt_shows_an_error_toast(page):
+    generate(page, "   ")
+    toast = page.get_by_role("status").filter(has_text="Prompt is empty: describe the image you want.")
+    expect(toast).to_contain_text("Error")
+    expect(toast).to_have_css("opacity", "1")  # slid in
+    screenshot(page, "error-toast", full_page=False)  # toasts are fixed to the viewport
+    expect(page.locator("#generate-button")).to_be_visible()
+
+
+def test_a_full_queue_says_the_app_is_busy(page, app_server):  # noqa: F811
+    small_images(page)
+    with full_queue(Client(app_server.url, verbose=False)):
+        generate(page, "one too many")
+        toast = page.get_by_role("status").filter(has_text="This application is currently busy")
+        expect(toast).to_have_css("opacity", "1")
+        screenshot(page, "busy", full_page=False)
+    expect(page.locator("#generate-button")).to_be_visible()
+
+
+def test_compare_four_seeds_then_send_one_to_generate(page):
+    small_images(page, steps=2)
+    page.locator("#prompt textarea").fill(PROMPT)
+    page.get_by_role("tab", name="Compare seeds").click()
+    page.get_by_label("First seed").fill("100")
+    set_slider(page, "Seeds (up to 8)", 4)
+    page.locator("#compare-button").click()
+
+    captions = page.locator("#comparison .caption-label")
+    expect(captions).to_have_text(["seed 100", "seed 101", "seed 102", "seed 103"])
+    expect(page.locator("#comparison img")).to_have_count(4)
+    expect(page.locator("#compare-status")).to_contain_text("4 images")
+    expect(page.locator("#grid-download")).to_be_visible()
+    screenshot(page, "compare-seeds")
+
+    page.locator("#comparison img").nth(2).click()
+    expect(page.get_by_role("tab", name="Generate", exact=True)).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#seed input")).to_have_value("102")
+    expect(page.locator("#randomize input")).not_to_be_checked()
+    expect(page.get_by_label("number input for Steps")).to_have_value("2")
+
+
+def test_png_info_reads_back_a_generated_image_and_sends_it_to_generate(page, app_server):  # noqa: F811
+    small_images(page)
+    generate(page, "a red fox in fresh snow")
+    seed = FINAL_IMAGE.search(wait_for_final_image(page))[1]
+    (saved,) = app_server.output_dir.glob(f"*-{seed}.png")
+    assert read_request(saved)[0].prompt == "a red fox in fresh snow"
+
+    page.reload()
+    page.get_by_role("tab", name="PNG info").click()
+    page.locator("#png-info-image input[type=file]").set_input_files(saved)
+    parameters = page.locator("#png-info-parameters textarea")
+    expect(parameters).to_have_value(re.compile(rf"^a red fox in fresh snow\nSteps: 4, .*Seed: {seed}, Size: 256x256"))
+    screenshot(page, "png-info")
+
+    page.locator("#png-info-send").click()
+    expect(page.locator("#prompt textarea")).to_have_value("a red fox in fresh snow")
+    expect(page.locator("#seed input")).to_have_value(seed)
+    expect(page.get_by_label("number input for Width")).to_have_value("256")
