@@ -1,6 +1,7 @@
 """The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +20,10 @@ from app_server import (  # noqa: F401 (app_server is a fixture)
 )
 from pipeline import GenerationRequest
 from pipeline.metadata import read_request
+from ui import zerogpu
 from ui.cli import parse_args
+from ui.presets import CUSTOM, PRESETS, preset_for, preset_size
+from ui.studio import build_app
 
 SIZE = 256
 PROMPT = "a red fox in fresh snow"
@@ -199,3 +203,57 @@ def test_bad_options_are_usage_errors(argv, environ, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv, environ)
     assert exit_info.value.code == 2
+
+
+# Pieces of the app that need no server.
+
+
+def test_presets_are_about_one_megapixel_in_multiples_of_64():
+    for preset in PRESETS:
+        assert preset.width % 64 == 0 and preset.height % 64 == 0
+        assert 0.9 <= preset.width * preset.height / 2**20 <= 1.05
+        assert preset_for(preset.width, preset.height) == preset.ratio
+        assert preset_size(preset.ratio, 1, 1) == (preset.width, preset.height)
+    assert preset_for(1000, 1000) == CUSTOM
+    assert preset_size(CUSTOM, 512, 768) == (512, 768)
+
+
+def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matching_duration(engine, monkeypatch):
+    durations = {}
+
+    def gpu(duration):
+        def register(handler):
+            durations[handler] = duration
+            return handler
+
+        return register
+
+    monkeypatch.setattr(zerogpu, "ON_ZEROGPU", True)
+    monkeypatch.setattr(zerogpu, "spaces", SimpleNamespace(GPU=gpu), raising=False)
+    app = build_app(engine)
+
+    # Each duration is called as ZeroGPU calls it: with the handler's inputs (here the
+    # components' initial values), then the progress tracker.
+    seconds = {
+        block_fn.api_name: durations[block_fn.fn](*(component.value for component in block_fn.inputs), None)
+        for block_fn in app.fns.values()
+        if block_fn.fn in durations
+    }
+    fixed, per_megapixel_step = zerogpu.SECONDS_FIXED, zerogpu.SECONDS_PER_MEGAPIXEL_STEP
+    assert seconds == {
+        "generate": round(fixed + 4 * per_megapixel_step),  # one 1024x1024 image, 4 steps
+        "generate_image": round(fixed + 4 * per_megapixel_step),
+        "compare_seeds_ui": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
+        "compare_seeds": fixed,  # no seeds given: the handler will refuse the call
+    }
+
+
+def test_off_zerogpu_handlers_are_left_as_they_are():
+    def handler():
+        pass
+
+    assert not zerogpu.ON_ZEROGPU
+    assert zerogpu.on_gpu(lambda: 1)(handler) is handler
+    assert zerogpu.estimated_seconds(2, 4, 1024, 1024, 3.0) == round(
+        zerogpu.SECONDS_FIXED + 2 * 4 * 2 * zerogpu.SECONDS_PER_MEGAPIXEL_STEP
+    )

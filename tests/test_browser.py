@@ -57,6 +57,8 @@ def page(browser, app_server) -> Page:  # noqa: F811
 
 def screenshot(page: Page, name: str, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover colours (after their transition)
+    page.wait_for_timeout(300)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
 
 
@@ -111,6 +113,30 @@ def test_generate_shows_previews_then_the_final_image(page):
     expect(page.locator("#seed input")).to_have_value(seed)
     expect(page.locator("#history img")).to_have_count(1)
     screenshot(page, "generate")
+
+    page.locator("#random-seed").click()  # 🎲: a new seed next time
+    expect(page.locator("#randomize input")).to_be_checked()
+    page.locator("#seed input").fill("7")
+    page.locator("#reuse-seed").click()  # ♻️: back to the last image's seed, kept
+    expect(page.locator("#seed input")).to_have_value(seed)
+    expect(page.locator("#randomize input")).not_to_be_checked()
+
+
+def test_aspect_presets_set_the_size_and_the_history_restores_settings(page):
+    page.get_by_label("16:9").check()
+    expect(page.get_by_label("number input for Width")).to_have_value("1344")
+    expect(page.get_by_label("number input for Height")).to_have_value("768")
+    small_images(page, steps=3)
+    generate(page, "first prompt")
+    seed = FINAL_IMAGE.search(wait_for_final_image(page))[1]
+    page.locator("#prompt textarea").fill("something else")
+    set_slider(page, "Steps", 5)
+
+    page.locator("#history img").first.click()
+    expect(page.locator("#prompt textarea")).to_have_value("first prompt")
+    expect(page.locator("#seed input")).to_have_value(seed)
+    expect(page.get_by_label("number input for Steps")).to_have_value("3")
+    expect(page.locator("#status")).to_contain_text(f"Settings of seed {seed} restored")
 
 
 def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):  # noqa: F811

@@ -42,7 +42,9 @@ def register_api(controls: Controls, generate_tab: GenerateTab, compare_tab: Com
                 yield (frame.path if isinstance(frame, SavedImage) else frame.previews[0]), request.seed
 
     def duration(prompt, seeds, width, height, steps, guidance_scale, *_) -> int:
-        return comparison_seconds(lambda: parse_seed_list(seeds, max_seeds), "", steps, width, height, guidance_scale)
+        return comparison_seconds(
+            lambda: parse_seed_list(seeds or "", max_seeds), "", steps, width, height, guidance_scale
+        )
 
     @on_gpu(duration)
     def compare_seeds(
@@ -51,7 +53,7 @@ def register_api(controls: Controls, generate_tab: GenerateTab, compare_tab: Com
         """Generate the prompt once per seed (`seeds` like "1, 7, 42" or "100-107"). Streams the
         gallery as batches finish; each image's caption is "seed N"."""
         with shown_as_toast():
-            seed_list = parse_seed_list(seeds, max_seeds)
+            seed_list = parse_seed_list(seeds or "", max_seeds)
             request = build_request(prompt, "", seed_list[0], False, width, height, steps, guidance_scale)
             for frame in runner.compare(request, seed_list, [], progress):
                 if not isinstance(frame, Step):

@@ -64,6 +64,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         elem_id="seed-list",
     )
     step_list = gr.Textbox(
+        "",
         label="Step counts (optional second axis)",
         placeholder="e.g. 2, 4, 8; empty uses the Steps slider",
         elem_id="step-list",
@@ -91,7 +92,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
 def chosen_seeds(mode: str, first_seed: int | None, count: int, seed_list: str, max_seeds: int) -> list[int]:
     """The seeds the tab asks for: `count` from `first_seed`, or the typed list."""
     if mode == LISTED:
-        return parse_seed_list(seed_list, max_seeds)
+        return parse_seed_list(seed_list or "", max_seeds)
     return seed_range(first_seed, count, max_seeds)
 
 

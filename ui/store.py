@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -12,22 +13,39 @@ from PIL import Image
 from pipeline import GeneratedImage
 from pipeline.metadata import save_png_atomically
 
+# Without an output folder, images are only needed while a session may still show them.
+TEMPORARY_KEEP_SECONDS = 24 * 3600
+PRUNE_EVERY_SECONDS = 600
+
 
 class ImageStore:
-    """Writes images into the output folder, or, without one, into a private temporary folder
-    that is removed when the app exits. Paths returned are what the interface serves."""
+    """Writes images into the output folder, where they stay; without one, into a private
+    temporary folder whose images are deleted after a day, and which goes when the app exits."""
 
     def __init__(self, output_dir: Path | None = None):
         self._temporary = None if output_dir else tempfile.TemporaryDirectory(prefix="turbo-studio-")
         self.folder = Path(output_dir) if output_dir else Path(self._temporary.name)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._pruned_at = time.monotonic()
 
     def save(self, generated: GeneratedImage) -> Path:
         """The image as a PNG with its request and model in the metadata."""
+        self._prune()
         return save_png_atomically(self.folder, generated.image, generated.request, generated.model)
 
     def save_grid(self, grid: Image.Image) -> Path:
         """A comparison grid as a plain PNG."""
+        self._prune()
         path = self.folder / f"comparison-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
         grid.save(path, format="PNG", compress_level=3)
         return path
+
+    def _prune(self) -> None:
+        """In the temporary folder, delete the images older than `TEMPORARY_KEEP_SECONDS`."""
+        if self._temporary is None or time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = time.monotonic()
+        oldest = time.time() - TEMPORARY_KEEP_SECONDS
+        for path in self.folder.glob("*.png"):
+            if path.stat().st_mtime < oldest:
+                path.unlink(missing_ok=True)

@@ -29,7 +29,8 @@ def example_prompts() -> list[str]:
 def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
     """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
     runner = Runner(engine, ImageStore(options.output_dir))
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # Gradio keeps a copy of every preview and image it serves: drop those older than a day, hourly.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
         gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320, elem_id="settings"):
