@@ -171,25 +171,42 @@ def resolve_model_folder(model: str, text_encoder_3: bool = True) -> Path:
 def _download(model: str, text_encoder_3: bool) -> str:
     patterns = ["model_index.json"] + [f"{component}/*" for component in required_components(text_encoder_3)]
     licence = LICENCE_HELP.format(model=model)
+    refused = f"The hub refused the token for {model} (HTTP {{status}}): {licence}."
     try:
         return snapshot_download(model, allow_patterns=patterns, ignore_patterns=list(IGNORED_FILES))
-    except GatedRepoError:
-        raise ModelLoadError(f"{model} is gated and this token has no access to it: {licence}.") from None
+    except GatedRepoError as error:
+        # The hub answers 401 when no token was sent, 403 when the token's account lacks access.
+        problem = "no token was given" if _status(error) == 401 else "this token has no access to it"
+        raise ModelLoadError(f"{model} is gated and {problem}: {licence}.") from None
     except RepositoryNotFoundError:
         raise ModelLoadError(
             f"{model} was not found, or it is private and no valid token was given. Check the id; if it "
             f"is gated, {licence}."
         ) from None
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+        # Not cached; the cause tells a refusal or an error page from no connection at all.
+        status = _status(error.__cause__)
+        if status in (401, 403):
+            raise ModelLoadError(refused.format(status=status)) from None
+        if status is not None:
+            raise ModelLoadError(
+                f"{model} is not in the local Hugging Face cache and the hub answered HTTP {status}. Try "
+                "again later, or point the model at a local folder."
+            ) from None
         raise ModelLoadError(
             f"{model} is not in the local Hugging Face cache and the hub cannot be reached (offline, or "
             "HF_HUB_OFFLINE=1). Connect once to download it, or point the model at a local folder."
         ) from None
     except HfHubHTTPError as error:
-        status = getattr(error.response, "status_code", None)
+        status = _status(error)
         if status in (401, 403):
-            raise ModelLoadError(f"The hub refused the token for {model} (HTTP {status}): {licence}.") from None
+            raise ModelLoadError(refused.format(status=status)) from None
         raise ModelLoadError(f"Downloading {model} failed: {error}. Try again later.") from None
+
+
+def _status(error: BaseException | None) -> int | None:
+    """The HTTP status of a hub error, None for any other error."""
+    return getattr(getattr(error, "response", None), "status_code", None) if isinstance(error, HfHubHTTPError) else None
 
 
 def pick_device(memory_mode: str) -> str:
