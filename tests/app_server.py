@@ -113,7 +113,9 @@ def serving(folder: Path, *args: str) -> Iterator[AppServer]:
         "--output-dir", str(output_dir), *args,
     ]
     with open(log, "w") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **QUIET_ENV}, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **QUIET_ENV}, stdout=log_file, stderr=subprocess.STDOUT
+        )
     try:
         _wait_until_serving(url, process, log)
         yield AppServer(url, output_dir)

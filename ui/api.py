@@ -19,7 +19,9 @@ from ui.stoppable import GPU_QUEUE
 from ui.zerogpu import on_gpu
 
 
-def register_api(controls: Controls, generate_tab: GenerateTab, compare_tab: CompareTab, runner: Runner, max_seeds: int) -> None:
+def register_api(
+    controls: Controls, generate_tab: GenerateTab, compare_tab: CompareTab, runner: Runner, max_seeds: int
+) -> None:
     """Add the two documented endpoints to the Blocks being built."""
 
     @on_gpu(generation_seconds)

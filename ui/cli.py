@@ -117,8 +117,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     options.switch("--compile", "TURBO_STUDIO_COMPILE", load.compile, "torch.compile the transformer and VAE")
     options.switch("--warmup", "TURBO_STUDIO_WARMUP", load.warmup, "generate once before serving")
     options.value(
-        "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size), "images per batch when comparing seeds",
-        type=_positive,
+        "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size),
+        "images per batch when comparing seeds", type=_positive,
     )
     options.group("server")
     options.value("--host", "GRADIO_SERVER_NAME", DEFAULT_HOST, "address to listen on (0.0.0.0 for every interface)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass
 
 import gradio as gr
@@ -49,7 +50,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     """Lay out the tab (call inside it)."""
     gr.Markdown("Runs the prompt and settings on the left once per seed. Select a result to send it to Generate.")
     seed_mode = gr.Radio([CONSECUTIVE, LISTED], value=CONSECUTIVE, show_label=False, elem_id="seed-mode")
-    with gr.Row(visible=True) as consecutive:
+    with gr.Row() as consecutive:
         first_seed = gr.Number(
             0, label="First seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, elem_id="first-seed"
         )
@@ -119,7 +120,9 @@ def wire_compare_tab(controls: Controls, tab: CompareTab, send: SendToGenerate, 
         prompt, negative_prompt, width, height, steps, guidance_scale, sequence_length, mode, first, count, listed,
         step_list, *_,
     ) -> int:
-        seeds = lambda: chosen_seeds(mode, first, count, listed, max_seeds)  # noqa: E731
+        def seeds() -> list[int]:
+            return chosen_seeds(mode, first, count, listed, max_seeds)
+
         return comparison_seconds(seeds, step_list, steps, width, height, guidance_scale)
 
     @on_gpu(duration)
@@ -159,9 +162,8 @@ def wire_compare_tab(controls: Controls, tab: CompareTab, send: SendToGenerate, 
         api_visibility="private",
         show_progress_on=tab.status,
     )
-    comparison.success(
-        lambda images: save_grid(runner.store, images), tab.results, tab.grid, api_visibility="private"
-    )
+    comparison.success(partial(save_grid, runner.store), tab.results, tab.grid, api_visibility="private")
+
     def send_to_generate(images: list[SavedImage], selected: gr.SelectData):
         return send.values(images[selected.index])
 

@@ -69,7 +69,8 @@ class SendToGenerate:
 
     def values(self, saved: SavedImage) -> list:
         """The settings of `saved`, its image, a status line, and the Generate tab selected."""
-        status = status_message(f"Settings of seed <b>{saved.request.seed}</b> restored; press Generate to make it again.")
+        seed = saved.request.seed
+        status = status_message(f"Settings of seed <b>{seed}</b> restored; press Generate to make it again.")
         return [*restored_values(saved.request), saved.path, status, gr.Tabs(selected=TAB_ID)]
 
 

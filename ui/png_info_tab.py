@@ -61,6 +61,10 @@ def read_parameters(path: str | None) -> tuple:
 def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate) -> None:
     """Reading an image when it changes, and Send to Generate."""
     tab.upload.change(
-        read_parameters, tab.upload, [tab.parameters, tab.found, tab.send], api_name="png_info", api_visibility="private"
+        read_parameters,
+        tab.upload,
+        [tab.parameters, tab.found, tab.send],
+        api_name="png_info",
+        api_visibility="private",
     )
     tab.send.click(send.values, tab.found, send.outputs, api_visibility="private", queue=False)

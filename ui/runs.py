@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
+
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from ui.progress import RunProgress, Step
 from ui.store import ImageStore
