@@ -1,0 +1,310 @@
+"""Server benchmark: the real app (`python app.py --model tiny`) through gradio_client on loopback.
+
+    python benchmarks/server_cpu.py           # 1024x1024: about three minutes
+    python benchmarks/server_cpu.py --quick   # 256x256, fewer runs: a smoke run (~40 s)
+
+The app runs in its own process with one torch thread; the direct engine calls it is compared
+with run in this process on the same tiny model, one thread, same requests and seeds, in
+interleaved rounds. The client downloads every file the app streams, as a real API user's does.
+"""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import common  # noqa: E402  (sets the environment first)
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from gradio_client import Client  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from pipeline import Engine, Finished, Preview  # noqa: E402
+from pipeline.metadata import png_bytes  # noqa: E402
+
+START_TIMEOUT_S = 180
+SERVER_GENERATE = "/generate, whole round trip"
+DIRECT_GENERATE = "engine.generate, previews on"
+SERVER_FIRST = "/generate: first streamed preview"
+DIRECT_FIRST = "engine.generate: first preview"
+SERVER_COMPARE = "/compare_seeds, 8 seeds"
+SERVER_SINGLES = "/generate × 8 seeds"
+DIRECT_COMPARE = "engine.compare, 8 seeds"
+DIRECT_SINGLES = "engine.generate × 8 seeds"
+PNG_PHOTO = "png_bytes, photo-like image"
+PNG_TINY = "png_bytes, the tiny model's image"
+PNG_FAST_PHOTO = "PIL PNG at compress_level=1, photo-like image"
+SERVER_READY = "server: process start to serving"
+SERVER_FIRST_ANSWER = "server: first /generate after serving (no warm-up)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Image size and how many runs make each median."""
+
+    size: int
+    rounds: int
+    compare_rounds: int
+    warmup: int
+    seeds: int = 8
+
+    def describe(self) -> str:
+        return (
+            f"tiny SD3, {self.size}×{self.size}, {common.STEPS} steps, guidance {common.GUIDANCE:g}; app and engine "
+            f"with one torch thread each; medians of {self.rounds} interleaved runs ({self.compare_rounds} for the "
+            f"{self.seeds}-seed figures) after {self.warmup} warm-up run(s); gradio_client on 127.0.0.1"
+        )
+
+
+FULL = Settings(size=1024, rounds=9, compare_rounds=3, warmup=1)
+QUICK = Settings(size=256, rounds=3, compare_rounds=1, warmup=1)
+PNG_ROUNDS = 5
+
+
+# --- the app process ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def app_environment(temp_dir: Path) -> dict[str, str]:
+    """The app's environment: offline, quiet, one torch thread, Gradio's files in `temp_dir`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("GRADIO_SERVER", "HF_TOKEN"))}
+    env.update(common.QUIET_ENVIRONMENT)
+    env.update(OMP_NUM_THREADS="1", GRADIO_TEMP_DIR=str(temp_dir), PYTHONUNBUFFERED="1")
+    return env
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    """Return once the app answers HTTP; raise with its output if it exits or takes too long."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{url}gradio_api/info", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate the app process we started, killing it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def app_server(folder: Path):
+    """`python app.py --model tiny --no-warmup` on a free port; yields its URL and seconds to serving."""
+    port, log = free_port(), folder / "app.log"
+    (folder / "gradio").mkdir()
+    command = [sys.executable, "app.py", "--model", "tiny", "--no-warmup", "--port", str(port)]
+    started = time.perf_counter()
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=common.REPO, env=app_environment(folder / "gradio"), stdout=sink, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(process, url, log)
+        yield url, time.perf_counter() - started
+    finally:
+        stop(process)
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+def generate_arguments(size: int, seed: int = common.SEED) -> dict:
+    """The `/generate` arguments of the benchmark's request."""
+    return {
+        "prompt": common.PROMPT, "negative_prompt": "", "seed": seed, "randomize_seed": False, "width": size,
+        "height": size, "steps": common.STEPS, "guidance_scale": common.GUIDANCE,
+    }
+
+
+def seed_range(settings: Settings) -> list[int]:
+    return list(range(common.SEED, common.SEED + settings.seeds))
+
+
+def server_variants(client: Client, settings: Settings) -> dict[str, common.Variant]:
+    """`/generate` streamed (first output and whole call) through the client."""
+
+    def generate(run):
+        job = client.submit(**generate_arguments(settings.size), api_name="/generate")
+        return {SERVER_FIRST: common.seconds_to_first(job, lambda output: True)}
+
+    return {SERVER_GENERATE: generate}
+
+
+def direct_variants(engine: Engine, settings: Settings) -> dict[str, common.Variant]:
+    """The same request straight on the engine, previews on, as the app runs it."""
+
+    def generate(run):
+        events = engine.generate(common.make_request(settings.size))
+        return {DIRECT_FIRST: common.seconds_to_first(events, lambda event: isinstance(event, Preview))}
+
+    return {DIRECT_GENERATE: generate}
+
+
+def comparison_variants(client: Client, engine: Engine, settings: Settings) -> dict[str, common.Variant]:
+    """8 seeds: one batched comparison versus 8 single generations, through the app and on the engine."""
+    seeds, request = seed_range(settings), common.make_request(settings.size)
+    seed_text = f"{seeds[0]}-{seeds[-1]}"
+    single_only = ("negative_prompt", "seed", "randomize_seed")
+    shape = {key: value for key, value in generate_arguments(settings.size).items() if key not in single_only}
+
+    def server_compare(run):
+        client.predict(seeds=seed_text, **shape, api_name="/compare_seeds")
+
+    def server_singles(run):
+        for seed in seeds:
+            client.predict(**generate_arguments(settings.size, seed), api_name="/generate")
+
+    def direct_compare(run):
+        finished = [event for event in engine.compare(request, seeds) if isinstance(event, Finished)]
+        assert sum(len(event.images) for event in finished) == len(seeds)
+
+    def direct_singles(run):
+        for seed in seeds:
+            list(engine.generate(request.with_seed(seed)))
+
+    return {
+        SERVER_COMPARE: server_compare, SERVER_SINGLES: server_singles,
+        DIRECT_COMPARE: direct_compare, DIRECT_SINGLES: direct_singles,
+    }
+
+
+def photo_like(size: int) -> Image.Image:
+    """A smooth image that compresses like a photograph (unlike the tiny model's noise): 32² random
+    colours upscaled bicubically, plus a little grain."""
+    generator = np.random.default_rng(0)
+    small = Image.fromarray(generator.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    pixels = np.asarray(small.resize((size, size), Image.BICUBIC), dtype=np.int16)
+    grain = generator.integers(-3, 4, pixels.shape)
+    return Image.fromarray((pixels + grain).clip(0, 255).astype(np.uint8))
+
+
+def encode_png_fast(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def png_variants(engine: Engine, settings: Settings) -> tuple[dict[str, common.Variant], dict[str, int]]:
+    """The app's PNG encoding of the final image (what the server does after each generation), and sizes."""
+    generated = engine.generate_images(common.make_request(settings.size))[0]
+    photo = photo_like(settings.size)
+
+    def encode(image):
+        return lambda run: png_bytes(image, generated.request, generated.model) and None
+
+    sizes = {
+        "photo": len(png_bytes(photo, generated.request, generated.model)),
+        "photo, level 1": len(encode_png_fast(photo)),
+    }
+    variants = {
+        PNG_PHOTO: encode(photo), PNG_TINY: encode(generated.image),
+        PNG_FAST_PHOTO: lambda run: encode_png_fast(photo) and None,
+    }
+    return variants, sizes
+
+
+def first_answer(client: Client, size: int) -> float:
+    """Seconds for the first `/generate` of a freshly started app."""
+    started = time.perf_counter()
+    client.predict(**generate_arguments(size), api_name="/generate")
+    return time.perf_counter() - started
+
+
+def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, int]) -> list[common.Figure]:
+    """Figures 4 (round trip, PNG encoding), 5 (seed comparison throughput) and the server's cold start."""
+    larger = 100 * (png_sizes["photo, level 1"] / png_sizes["photo"] - 1)
+    server_first, direct_first = common.median(samples[SERVER_FIRST]), common.median(samples[DIRECT_FIRST])
+    added = common.median(samples[SERVER_GENERATE]) - common.median(samples[DIRECT_GENERATE])
+    return [
+        common.Figure(
+            "4a", "/generate round trip − direct engine call", added * 1e3, "ms",
+            note=f"ratio {common.ratio(samples, SERVER_GENERATE, DIRECT_GENERATE):.3f}×; includes the final PNG "
+            "(written with metadata, downloaded by the client) and every streamed preview",
+        ),
+        common.Figure(
+            "4b", "First streamed preview − direct engine's first preview", (server_first - direct_first) * 1e3, "ms",
+            note=f"{server_first * 1e3:.0f} ms vs {direct_first * 1e3:.0f} ms",
+        ),
+        common.Figure(
+            "4c", f"The app's final PNG encoding, photo-like {settings.size}² image",
+            common.median(samples[PNG_PHOTO]) * 1e3, "ms", note=f"tiny model's noisy image: {common.median(samples[PNG_TINY]) * 1e3:.0f} ms; at compress_level=1: "
+            f"{common.median(samples[PNG_FAST_PHOTO]) * 1e3:.0f} ms, file {larger:+.0f} %",
+        ),
+        common.Figure(
+            "5a", f"Throughput, /compare_seeds / {settings.seeds} × /generate",
+            common.ratio(samples, SERVER_SINGLES, SERVER_COMPARE), target=">= 1", note=f"{settings.seeds} seeds in batches of the app's default size (4)",
+        ),
+        common.Figure(
+            "5b", f"Throughput, engine.compare / {settings.seeds} × engine.generate",
+            common.ratio(samples, DIRECT_SINGLES, DIRECT_COMPARE), note="the same without the server: what batching gives on this CPU",
+        ),
+        common.Figure("7h", "Server: process start to serving", common.median(samples[SERVER_READY]), "s"),
+        common.Figure(
+            "7i", "Server: first /generate (no warm-up)", common.median(samples[SERVER_FIRST_ANSWER]), "s",
+            note=f"steady: {common.median(samples[SERVER_GENERATE]):.2f} s",
+        ),
+    ]
+
+
+def measure(settings: Settings) -> tuple[common.Samples, dict[str, int]]:
+    """Start the app, then time it against the engine in interleaved rounds."""
+    engine = common.load_tiny_engine()
+    with tempfile.TemporaryDirectory(prefix="turbo-studio-bench-") as temp, app_server(Path(temp)) as (url, ready):
+        client = Client(url, verbose=False, download_files=str(Path(temp) / "downloads"))
+        samples = {SERVER_READY: [ready], SERVER_FIRST_ANSWER: [first_answer(client, settings.size)]}
+        single = {**server_variants(client, settings), **direct_variants(engine, settings)}
+        samples.update(common.interleave(single, settings.rounds, settings.warmup))
+        samples.update(common.interleave(comparison_variants(client, engine, settings), settings.compare_rounds, warmup=0))
+        client.close()
+    variants, png_sizes = png_variants(engine, settings)
+    samples.update(common.interleave(variants, PNG_ROUNDS, warmup=1))
+    return samples, png_sizes
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256x256 and fewer runs: a smoke run for CI")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    common.quiet_libraries()
+    common.use_threads(1)
+    from pipeline.random_model import ensure_tiny_model
+
+    ensure_tiny_model()  # the app and this process share it; building it is not part of a start
+    samples, png_sizes = measure(settings)
+    report = common.Report(
+        "App server on the tiny SD3 (CPU, loopback)", settings.describe(), figures(samples, settings, png_sizes), samples
+    )
+    common.publish(report, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Smoke runs of the benchmark scripts, so they cannot rot: each runs in its quickest mode as a
+subprocess and must print its table and write every figure as a number. No timing is asserted."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 600
+
+ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
+SERVER_FIGURES = ["4a", "4b", "4c", "5a", "5b", "7h", "7i"]
+GPU_MODES = ["gpu", "no-t5", "model-offload", "nf4", "nf4-no-t5", "int8", "compile"]
+GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
+
+
+def run_benchmark(script: str, *args: str) -> str:
+    """Run `benchmarks/<script> ARGS` from the repository root; its standard output."""
+    completed = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S
+    )
+    assert completed.returncode == 0, f"{script} failed:\n{completed.stderr[-4000:]}"
+    return completed.stdout
+
+
+def check_report(stdout: str, report: dict, expected: list[str]) -> dict[str, dict]:
+    """Every expected figure is in the printed table and in the JSON, as a finite number or n/a with a reason."""
+    figures = {figure["key"]: figure for figure in report["figures"]}
+    assert list(figures) == expected
+    for key, figure in figures.items():
+        assert f"| {key} | {figure['name']} |" in stdout
+        if figure["value"] is None:
+            assert figure["note"].startswith("not available"), figure
+        else:
+            assert math.isfinite(figure["value"]), figure
+        if figure["target"]:
+            assert figure["met"] in (True, False)
+    assert report["samples_s"] and all(values for values in report["samples_s"].values())
+    return figures
+
+
+def test_engine_benchmark_quick(tmp_path):
+    output = tmp_path / "engine.json"
+    stdout = run_benchmark("engine_cpu.py", "--quick", "--json", str(output))
+    figures = check_report(stdout, json.loads(output.read_text()), ENGINE_FIGURES)
+    for ratio in ("1a", "1b", "1c", "1d", "3a", "3b", "6a", "6b", "7g"):
+        assert figures[ratio]["unit"] == "×" and figures[ratio]["value"] > 0
+    assert "max pixel difference 0/255" in figures["1a"]["note"]  # the engine makes diffusers' exact image
+    assert "Machine: " in stdout and "torch" in stdout
+
+
+def test_server_benchmark_quick(tmp_path):
+    output = tmp_path / "server.json"
+    stdout = run_benchmark("server_cpu.py", "--quick", "--json", str(output))
+    figures = check_report(stdout, json.loads(output.read_text()), SERVER_FIGURES)
+    assert figures["5a"]["value"] > 0 and figures["5b"]["value"] > 0
+    assert figures["7h"]["value"] > 0
+
+
+def test_gpu_benchmark_smoke_writes_its_own_folder(tmp_path):
+    stdout = run_benchmark("gpu.py", "--smoke", "--peak-tflops", "1", "--output", str(tmp_path))
+    document = json.loads((tmp_path / "gpu.json").read_text())
+    assert (tmp_path / "gpu.md").read_text() in stdout
+    assert "TFLOP/s (--peak-tflops)" in stdout and "counted by torch" in stdout
+    assert document["floor"]["floor_s"] > 0
+    rows = document["results"]
+    assert sorted({row["mode"] for row in rows}, key=GPU_MODES.index) == GPU_MODES
+    measured = [row for row in rows if row["status"] == "ok"]
+    assert {row["mode"] for row in measured} >= {"gpu", "no-t5"}  # what a CPU can run
+    for row in measured:
+        for field in GPU_TIMES:
+            assert math.isfinite(row[field]) and row[field] > 0, (row["mode"], field)
+        assert row["x_floor"] > 0
+    for row in rows:
+        assert row["status"] == "ok" or row["status"].startswith(("skipped: ", "failed")), row
+        assert f"| {row['mode']} | {row['batch']} |" in stdout
