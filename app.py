@@ -8,7 +8,7 @@
 import logging
 import sys
 
-from ui import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must patch torch before CUDA starts)
+from ui import zerogpu  # noqa: F401  (before the model loads: on ZeroGPU, `spaces` patches torch)
 from pipeline import Engine
 from pipeline.errors import ModelLoadError
 from ui.cli import parse_args

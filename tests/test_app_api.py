@@ -1,5 +1,7 @@
 """The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
 
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -138,6 +140,29 @@ def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_serv
     # The slow job had 9 steps and a large decode left; the quick one waited for about one step.
     assert waited < 9 * step_seconds, f"waited {waited:.1f} s with {step_seconds:.2f} s per slow step"
     assert not [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
+
+
+def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):  # noqa: F811
+    script = tmp_path / "disconnecting_client.py"
+    script.write_text(
+        "import sys, time\n"
+        "from gradio_client import Client\n"
+        f"job = Client({app_server.url!r}, verbose=False).submit("
+        f"prompt='abandoned', seed=71, **{SLOW_REQUEST!r}, api_name='/generate')\n"
+        "while not job.outputs():\n    time.sleep(0.02)\n"
+        "print('previewing', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    client_process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert client_process.stdout.readline().strip() == "previewing"
+    finally:
+        client_process.kill()
+        client_process.wait()
+    path, _ = generate(Client(app_server.url, verbose=False), seed=72).result(timeout=60)
+    assert Image.open(path).size == (SIZE, SIZE)
+    # One job at a time, in order: had the abandoned job kept its slot, it would have finished first.
+    assert not list(app_server.output_dir.glob("*-71.png")), "the abandoned image was finished anyway"
 
 
 def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server):  # noqa: F811

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app_server import SLOW_REQUEST, app_server, full_queue  # noqa: F401 (app_server is a fixture)
@@ -193,8 +194,11 @@ def test_compare_four_seeds_then_send_one_to_generate(page):
     expect(captions).to_have_text(["seed 100", "seed 101", "seed 102", "seed 103"])
     expect(page.locator("#comparison img")).to_have_count(4)
     expect(page.locator("#compare-status")).to_contain_text("4 images")
-    expect(page.locator("#grid-download")).to_be_visible()
     screenshot(page, "compare-seeds")
+    with page.expect_download() as download:
+        page.locator("#grid-download").click()
+    with Image.open(download.value.path()) as grid:  # 2 x 2 cells of 256 px, each over a label band
+        assert grid.format == "PNG" and grid.width == 2 * 256 and grid.height > 2 * 256
 
     page.locator("#comparison img").nth(2).click()
     expect(page.get_by_role("tab", name="Generate", exact=True)).to_have_attribute("aria-selected", "true")

@@ -1,15 +1,15 @@
 """ZeroGPU support: on a ZeroGPU Space the generation handlers run under `spaces.GPU`, with a
 duration estimated from the request. Anywhere else nothing is imported and nothing changes.
 
-Import this module before anything starts CUDA: on ZeroGPU, `spaces` must patch torch first.
+Import this module before the model loads: on ZeroGPU, `spaces` must patch torch before CUDA starts.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TypeVar
 
+from pipeline.loader import on_zero_gpu
 from pipeline.request import CFG_THRESHOLD
 
 Handler = TypeVar("Handler", bound=Callable)
@@ -19,7 +19,7 @@ Handler = TypeVar("Handler", bound=Callable)
 SECONDS_FIXED = 15
 SECONDS_PER_MEGAPIXEL_STEP = 0.5
 
-ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+ON_ZEROGPU = on_zero_gpu()
 if ON_ZEROGPU:
     import spaces
 
