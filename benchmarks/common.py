@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,11 @@ def median(values: Iterable[float]) -> float:
 def ratio(samples: Samples, numerator: str, denominator: str) -> float:
     """The ratio of two variants' median times."""
     return median(samples[numerator]) / median(samples[denominator])
+
+
+def paired_ratio(samples: Samples, numerator: str, denominator: str) -> float:
+    """The median of the per-round ratios of two interleaved variants: less sensitive to drift."""
+    return median(a / b for a, b in zip(samples[numerator], samples[denominator]))
 
 
 def quartiles(values: list[float]) -> tuple[float, float]:
@@ -244,6 +250,20 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _commit() -> str:
+    """The repository's commit, marked `+changes` when the working tree differs from it."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+
+    try:
+        head, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def machine() -> dict[str, str]:
     """The conditions of a measurement: CPU, cores, threads, GPU and library versions."""
     import torch
@@ -254,6 +274,8 @@ def machine() -> dict[str, str]:
         "torch_threads": str(torch.get_num_threads()),
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
+        "load_average": f"{os.getloadavg()[0]:.1f}",
+        "commit": _commit(),
     }
     info.update({package: _version(package) for package in ("torch", "diffusers", "transformers", "gradio")})
     if torch.cuda.is_available():
@@ -269,7 +291,8 @@ def describe_machine(info: Mapping[str, str]) -> str:
     return (
         f"{info['cpu']}, {info['cores']} cores (torch uses {info['torch_threads']} thread(s)){gpu}; "
         f"torch {info['torch']}, diffusers {info['diffusers']}, transformers {info['transformers']}, "
-        f"gradio {info['gradio']}, Python {info['python']}, {info['system']}"
+        f"gradio {info['gradio']}, Python {info['python']}, {info['system']}; load average {info['load_average']} "
+        f"at the start; commit {info['commit']}"
     )
 
 

@@ -198,26 +198,23 @@ def encode_variants(engine: Engine, size: int) -> dict[str, common.Variant]:
 
 
 def overhead_figures(samples: common.Samples, differences: dict[str, int]) -> list[common.Figure]:
-    """Figure 1: engine versus bare diffusers, ratios of median times."""
-    return [
+    """Figure 1: engine versus bare diffusers, ratios of median times (and of paired runs, in the note)."""
+    rows = (
+        ("1a", "previews off (both given embeddings)", ENGINE_OFF, BARE_EMBEDS, "<= 1.03",
+         f"isolates the engine's overhead; max pixel difference {differences['embeddings']}/255"),
+        ("1b", "previews on (both given embeddings)", ENGINE_ON, BARE_EMBEDS, "<= 1.05", "diffusers makes no previews"),
+        ("1c", "previews off, new prompt (both encode it)", ENGINE_NEW_OFF, BARE_TEXT, "<= 1.03",
+         f"`pipe(prompt=...)` as a diffusers user calls it; max pixel difference {differences['prompt text']}/255"),
+        ("1d", "previews on, new prompt (both encode it)", ENGINE_NEW_ON, BARE_TEXT, "<= 1.05", ""),
+    )
+    figures = [
         common.Figure(
-            "1a", "Engine / diffusers, previews off (both given embeddings)", common.ratio(samples, ENGINE_OFF, BARE_EMBEDS),
-            target="<= 1.03", note=f"isolates the engine's overhead; max pixel difference {differences['embeddings']}/255",
-        ),
-        common.Figure(
-            "1b", "Engine / diffusers, previews on (both given embeddings)", common.ratio(samples, ENGINE_ON, BARE_EMBEDS),
-            target="<= 1.05", note="diffusers makes no previews",
-        ),
-        common.Figure(
-            "1c", "Engine / diffusers, previews off, new prompt (both encode it)",
-            common.ratio(samples, ENGINE_NEW_OFF, BARE_TEXT), target="<= 1.03",
-            note=f"`pipe(prompt=...)` as a diffusers user calls it; max pixel difference {differences['prompt text']}/255",
-        ),
-        common.Figure(
-            "1d", "Engine / diffusers, previews on, new prompt (both encode it)",
-            common.ratio(samples, ENGINE_NEW_ON, BARE_TEXT), target="<= 1.05",
-        ),
-    ] + [own_time_figure(samples, key, label) for key, label in (("1e", ENGINE_OFF), ("1f", ENGINE_NEW_ON))]
+            key, f"Engine / diffusers, {label}", common.ratio(samples, engine, bare), target=target,
+            note="; ".join(filter(None, [f"paired runs: {common.paired_ratio(samples, engine, bare):.3f}×", note])),
+        )
+        for key, label, engine, bare, target, note in rows
+    ]
+    return figures + [own_time_figure(samples, key, label) for key, label in (("1e", ENGINE_OFF), ("1f", ENGINE_NEW_ON))]
 
 
 def own_time_figure(samples: common.Samples, key: str, label: str) -> common.Figure:

@@ -255,16 +255,21 @@ def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, in
         ),
         common.Figure(
             "4c", f"The app's final PNG encoding, photo-like {settings.size}² image",
-            common.median(samples[PNG_PHOTO]) * 1e3, "ms", note=f"tiny model's noisy image: {common.median(samples[PNG_TINY]) * 1e3:.0f} ms; at compress_level=1: "
+            common.median(samples[PNG_PHOTO]) * 1e3, "ms",
+            note=f"tiny model's noisy image: {common.median(samples[PNG_TINY]) * 1e3:.0f} ms; at compress_level=1: "
             f"{common.median(samples[PNG_FAST_PHOTO]) * 1e3:.0f} ms, file {larger:+.0f} %",
         ),
         common.Figure(
             "5a", f"Throughput, /compare_seeds / {settings.seeds} × /generate",
-            common.ratio(samples, SERVER_SINGLES, SERVER_COMPARE), target=">= 1", note=f"{settings.seeds} seeds in batches of the app's default size (4)",
+            common.ratio(samples, SERVER_SINGLES, SERVER_COMPARE), target=">= 1",
+            note=f"paired runs: {common.paired_ratio(samples, SERVER_SINGLES, SERVER_COMPARE):.3f}×; "
+            f"{settings.seeds} seeds in batches of the app's default size (4)",
         ),
         common.Figure(
             "5b", f"Throughput, engine.compare / {settings.seeds} × engine.generate",
-            common.ratio(samples, DIRECT_SINGLES, DIRECT_COMPARE), note="the same without the server: what batching gives on this CPU",
+            common.ratio(samples, DIRECT_SINGLES, DIRECT_COMPARE),
+            note=f"paired runs: {common.paired_ratio(samples, DIRECT_SINGLES, DIRECT_COMPARE):.3f}×; the same without "
+            "the server: what batching gives on this CPU",
         ),
         common.Figure("7h", "Server: process start to serving", common.median(samples[SERVER_READY]), "s"),
         common.Figure(
