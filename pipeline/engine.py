@@ -205,7 +205,9 @@ class Engine:
                 clean = estimate_clean_latents(
                     previous["latents"], current, float(sigmas[index]), float(sigmas[index + 1])
                 )
-                emit(Preview(index + 1, first.steps, self.previewer(clean), batch, time.perf_counter() - started))
+                images = self._preview(clean)
+                if images is not None:
+                    emit(Preview(index + 1, first.steps, images, batch, time.perf_counter() - started))
             previous["latents"] = current
             if should_stop():
                 raise _Stopped
@@ -226,6 +228,14 @@ class Engine:
             elapsed=time.perf_counter() - started,
             warnings=self.prompts.dropped_words(first.prompt, first.max_sequence_length),
         )
+
+    def _preview(self, latents: torch.Tensor) -> list | None:
+        """The previewer's images of `latents`; None when it fails, since no preview is worth the image."""
+        try:
+            return self.previewer(latents)
+        except Exception as error:  # noqa: BLE001 - e.g. TAESD3 out of memory: the step goes on without a preview
+            logger.warning("Preview decoding failed (%s: %s); this step has no preview.", type(error).__name__, error)
+            return None
 
 
 def _repeat(tensor: torch.Tensor, count: int) -> torch.Tensor:
