@@ -188,7 +188,7 @@ class Engine:
             first.height,
             first.width,
             positive.tokens.dtype,
-            pipe._execution_device,
+            self.prompts.device,
             generators,
         )
         previous = {"latents": latents}

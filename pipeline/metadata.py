@@ -32,6 +32,7 @@ INFOTEXT_KEY = "parameters"
 JSON_KEY = "turbo_studio"
 # Two full prompts and a long parameter line from another tool fit many times over.
 MAX_TEXT_CHARS = 65_536
+PNG_COMPRESS_LEVEL = 1
 
 BinarySource = str | os.PathLike | bytes | bytearray | memoryview
 Source = BinarySource | Image.Image
@@ -86,7 +87,8 @@ def png_bytes(image: Image.Image, request: GenerationRequest, model: str) -> byt
     info.add_text(INFOTEXT_KEY, format_infotext(request, model))
     info.add_text(JSON_KEY, json.dumps({**request.to_dict(), "model": model}, ensure_ascii=False))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    # Level 1 is ~4x faster than PIL's default for a 1024² image, for files ~15 % larger.
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 

@@ -38,6 +38,8 @@ class PromptEncoder:
 
     def __init__(self, pipeline: StableDiffusion3Pipeline, cache_size: int = DEFAULT_CACHE_SIZE):
         self._pipeline = pipeline
+        # Looked up once: diffusers finds it by walking every module (~7 ms for SD3.5 Large).
+        self.device = pipeline._execution_device
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], TextEmbedding] = OrderedDict()
         self._lock = threading.Lock()
@@ -56,6 +58,7 @@ class PromptEncoder:
             prompt=text,
             prompt_2=None,
             prompt_3=None,
+            device=self.device,
             do_classifier_free_guidance=False,
             max_sequence_length=max_sequence_length,
         )

@@ -9,6 +9,7 @@ memory match the real model's. Both are saved with `save_pretrained` and loaded 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,13 +141,23 @@ def _t5_encoder(sizes: tuple[int, int, int, int, int], vocab: int) -> T5EncoderM
     return T5EncoderModel(config)
 
 
+@contextmanager
+def _default_dtype(dtype: torch.dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def build_random_pipeline(
     shape: ModelShape = TINY, seed: int = 0, dtype: torch.dtype = torch.float32, device: str = "cpu"
 ) -> StableDiffusion3Pipeline:
     """Build an SD3 pipeline of `shape` with weights drawn from `seed` (same seed, same weights)."""
     clip_l_hidden, clip_g_hidden = shape.clip_l[0], shape.clip_g[0]
     inner_dim = shape.heads * shape.head_dim
-    with torch.device(device):
+    with torch.device(device), _default_dtype(dtype):  # built in `dtype`: no float32 copy of 8 B weights
         torch.manual_seed(seed)
         transformer = SD3Transformer2DModel(
             sample_size=128,
