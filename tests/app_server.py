@@ -85,19 +85,23 @@ def wait_until(condition, timeout: float = 60, what: str = "the condition") -> N
 
 
 @contextmanager
-def full_queue(client: Client) -> Iterator[None]:
-    """One slow /generate running and `MAX_QUEUE_SIZE` more waiting; all cancelled afterwards."""
-    jobs = [client.submit(prompt="keeping the app busy", seed=0, **SLOW_REQUEST, api_name="/generate")]
+def full_queue(url: str) -> Iterator[None]:
+    """One slow /generate running and `MAX_QUEUE_SIZE` more waiting; all cancelled afterwards.
+
+    Each job has a session of its own: Gradio cancels by session and endpoint, so cancelling one
+    of several jobs of a session would cancel (and wait for) all of them.
+    """
+    def submit(seed: int):
+        return Client(url, verbose=False).submit(prompt="busy", seed=seed, **SLOW_REQUEST, api_name="/generate")
+
+    jobs = [submit(0)]
     try:
         wait_until(lambda: jobs[0].outputs(), what="the first preview of the running job")
-        jobs += [
-            client.submit(prompt="waiting", seed=seed, **SLOW_REQUEST, api_name="/generate")
-            for seed in range(1, MAX_QUEUE_SIZE + 1)
-        ]
+        jobs += [submit(seed) for seed in range(1, MAX_QUEUE_SIZE + 1)]
         wait_until(lambda: all(job.status().code == Status.IN_QUEUE for job in jobs[1:]), what="queueing")
         yield
     finally:
-        for job in jobs:
+        for job in reversed(jobs):  # the waiting ones first, so that none of them starts
             job.cancel()
 
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -147,7 +146,7 @@ def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):
     page.evaluate(RECORD_RESULT_IMAGES)
     generate(page, "a slow one to stop")
     page.wait_for_function("() => window.resultImages.length >= 2")
-    expect(page.locator("#status [role=progressbar]")).to_be_visible()
+    expect(page.locator("#status .run-status [role=progressbar]")).to_be_visible()
     expect(page.locator("#status")).to_contain_text(re.compile(r"Step \d+/12 · ETA \d+\.\d s"))
     screenshot(page, "generating")
     page.locator("#stop-button").click()
@@ -174,7 +173,7 @@ def test_an_empty_prompt_shows_an_error_toast(page):
 
 def test_a_full_queue_says_the_app_is_busy(page, app_server):  # noqa: F811
     small_images(page)
-    with full_queue(Client(app_server.url, verbose=False)):
+    with full_queue(app_server.url):
         generate(page, "one too many")
         toast = page.get_by_role("status").filter(has_text="This application is currently busy")
         expect(toast).to_have_css("opacity", "1")

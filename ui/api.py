@@ -1,7 +1,8 @@
 """The public API: `/generate` and `/compare_seeds`, streaming endpoints for `gradio_client`.
 
 They have no button of their own (no trigger): they reuse the interface's components for their
-inputs and outputs, and the same `Runner` as the interface.
+inputs and outputs, and the same `Runner` as the interface. Each yields once before the engine
+starts: Gradio can close a generator (on cancel or disconnect) only once it has yielded.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def register_api(
         parameters in the metadata); the second value is the seed used."""
         with shown_as_toast():
             request = build_request(prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale)
+            yield None, request.seed  # the seed first; and from here on a cancel can close this generator
             for frame in runner.generate(request, progress):
                 yield (frame.path if isinstance(frame, SavedImage) else frame.previews[0]), request.seed
 
@@ -57,11 +59,14 @@ def register_api(
         with shown_as_toast():
             seed_list = parse_seed_list(seeds or "", max_seeds)
             request = build_request(prompt, "", seed_list[0], False, width, height, steps, guidance_scale)
+            yield []  # from here on a cancel can close this generator
             for frame in runner.compare(request, seed_list, [], progress):
                 if not isinstance(frame, Step):
                     yield gallery_items(frame)
 
-    endpoint = {"triggers": [], "concurrency_id": GPU_QUEUE, "show_progress": "hidden"}
+    # No preprocessing: the request's own validation answers, naming the field (sliders would only
+    # say "Value 0 is less than minimum value 256", and round 1024.5).
+    endpoint = {"triggers": [], "concurrency_id": GPU_QUEUE, "show_progress": "hidden", "preprocess": False}
     gr.on(
         fn=generate,
         inputs=[

@@ -102,6 +102,7 @@ def wire_generate_tab(send: SendToGenerate, runner: Runner) -> None:
                 prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale,
                 max_sequence_length=sequence_length,
             )
+            yield gr.skip(), request.seed, gr.skip(), status_message("Starting"), gr.skip(), gr.skip()
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
                     history = [frame, *history][:HISTORY_SIZE]

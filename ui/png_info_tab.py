@@ -42,14 +42,17 @@ def build_png_info_tab() -> PngInfoTab:
     return PngInfoTab(upload, parameters, send, gr.State(None))
 
 
-def read_parameters(path: str | None) -> tuple:
-    """The parameters text of the image at `path`, what to send to Generate, and the button's state.
+def read_parameters(upload: dict | None) -> tuple:
+    """The parameters text of the uploaded image, what to send to Generate, and the button's state.
 
-    An image without readable parameters clears the panel and says why in a warning toast.
+    `upload` is the file as Gradio received it, not opened: a file that is no image at all, or a
+    truncated one, gets the metadata reader's explanation. An image without readable parameters
+    clears the panel and says why in a warning toast.
     """
     nothing = "", None, gr.Button(interactive=False)
-    if path is None:
+    if upload is None:
         return nothing
+    path = upload["path"]
     try:
         request, model = read_request(path)
     except RequestError as error:
@@ -66,5 +69,6 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate) -> None:
         [tab.parameters, tab.found, tab.send],
         api_name="png_info",
         api_visibility="private",
+        preprocess=False,
     )
     tab.send.click(send.values, tab.found, send.outputs, api_visibility="private", queue=False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
 
 from pipeline import GeneratedImage
+from pipeline.errors import GenerationError
 from pipeline.metadata import save_png_atomically
 
 # Without an output folder, images are only needed while a session may still show them.
@@ -31,14 +34,24 @@ class ImageStore:
     def save(self, generated: GeneratedImage) -> Path:
         """The image as a PNG with its request and model in the metadata."""
         self._prune()
-        return save_png_atomically(self.folder, generated.image, generated.request, generated.model)
+        with self._reported():
+            return save_png_atomically(self.folder, generated.image, generated.request, generated.model)
 
     def save_grid(self, grid: Image.Image) -> Path:
         """A comparison grid as a plain PNG."""
         self._prune()
         path = self.folder / f"comparison-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
-        grid.save(path, format="PNG", compress_level=3)
+        with self._reported():
+            grid.save(path, format="PNG", compress_level=3)
         return path
+
+    @contextmanager
+    def _reported(self) -> Iterator[None]:
+        """A failed write (disk full, read-only folder, no permission) as a message for the user."""
+        try:
+            yield
+        except OSError as error:
+            raise GenerationError(f"Could not save the image in {self.folder}: {error.strerror or error}.") from None
 
     def _prune(self) -> None:
         """In the temporary folder, delete the images older than `TEMPORARY_KEEP_SECONDS`."""

@@ -17,6 +17,8 @@ from ui.store import ImageStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TITLE = "Turbo Studio"
+# Uploads are PNGs whose metadata the PNG info tab reads.
+MAX_UPLOAD = "25mb"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")
 
 
@@ -61,6 +63,7 @@ def launch(app: gr.Blocks, server: ServerOptions, studio: StudioOptions = Studio
         share=server.share,
         auth=server.auth,
         allowed_paths=[str(studio.output_dir)] if studio.output_dir else None,
+        max_file_size=MAX_UPLOAD,
         theme=THEME,
         css_paths=[ASSETS / "style.css"],
         **extra,
