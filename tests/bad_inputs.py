@@ -1,0 +1,195 @@
+"""The one table of bad inputs, with the message fragment each must get.
+
+Every case is checked on the engine (`GenerationRequest`, `parse_seed_list`, `read_request`)
+and through the app: `/generate` and `/compare_seeds` with `gradio_client` and raw HTTP, and the
+PNG info upload as the page sends it. A case's `field` says where its value goes:
+
+- a request field (`prompt`, `width`, `seed`, ...): a `/generate` argument;
+- `seeds`: the seed list of `/compare_seeds`;
+- `upload`: the bytes of a file dropped on the PNG info tab.
+
+`message` is None for odd inputs that are valid (emoji, right-to-left text, control
+characters): those must generate, and their prompt must come back unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from pipeline.metadata import png_bytes
+from pipeline import GenerationRequest
+from pipeline import request as limits
+
+# HTML and script that must only ever be shown as text.
+HOSTILE_HTML = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=1</script>'
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad (or odd but valid) input and what must be answered."""
+
+    id: str
+    field: str
+    value: Any
+    message: str | None
+
+    @property
+    def param(self):
+        """This case as a pytest parameter named by its id."""
+        return pytest.param(self, id=self.id)
+
+    @property
+    def json_safe(self) -> bool:
+        """Whether strict JSON can carry the value (gradio_client refuses NaN, infinities, lone surrogates)."""
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            return False
+        return not (isinstance(self.value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in self.value))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def handmade_png(*chunks: tuple[bytes, bytes], size: tuple[int, int] = (1, 1)) -> bytes:
+    """An RGB PNG whose header claims `size`, with `chunks` before one tiny IDAT."""
+    header = struct.pack(">IIBBBBB", *size, 8, 2, 0, 0, 0)
+    body = [_png_chunk(b"IHDR", header), *(_png_chunk(*chunk) for chunk in chunks)]
+    body.append(_png_chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00")))
+    return b"\x89PNG\r\n\x1a\n" + b"".join(body) + _png_chunk(b"IEND", b"")
+
+
+def infotext_png(text: str) -> bytes:
+    """A small real PNG carrying `text` as its `parameters` chunk."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", text)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 120, 200)).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def turbo_png(prompt: str) -> bytes:
+    """A PNG as Turbo Studio writes it, for a request with `prompt`."""
+    request = GenerationRequest(prompt=prompt, seed=7, width=256, height=256, steps=1)
+    return png_bytes(Image.new("RGB", (64, 64), (200, 60, 30)), request, "tiny")
+
+
+_whole_png = turbo_png("a lighthouse at dusk")
+
+REQUEST_CASES = [
+    # Prompts.
+    Case("prompt-empty", "prompt", "", "Prompt is empty: describe the image you want"),
+    Case("prompt-whitespace", "prompt", " \n\t ", "Prompt is empty"),
+    Case("prompt-4001-chars", "prompt", "x" * (limits.PROMPT_MAX_CHARS + 1),
+         "Prompt is 4001 characters long; the limit is 4000"),
+    Case("prompt-100000-chars", "prompt", "x" * 100_000, "Prompt is 100000 characters long"),
+    Case("prompt-nul", "prompt", "a\x00b", "Prompt contains a NUL character"),
+    Case("prompt-lone-surrogate", "prompt", "a\ud800b", "Prompt contains invalid Unicode at position 1"),
+    Case("prompt-none", "prompt", None, "Prompt must be text, got NoneType"),
+    Case("negative-4001-chars", "negative_prompt", "y" * (limits.PROMPT_MAX_CHARS + 1),
+         "Negative prompt is 4001 characters long"),
+    Case("negative-nul", "negative_prompt", "n\x00", "Negative prompt contains a NUL character"),
+    # Sizes.
+    Case("width-240", "width", limits.SIZE_MIN - 16,
+         "Width must be a multiple of 16 from 256 to 1536, got 240; the nearest valid width is 256"),
+    Case("width-1552", "width", limits.SIZE_MAX + 16, "got 1552; the nearest valid width is 1536"),
+    Case("height-1000", "height", 1000,
+         "Height must be a multiple of 16 from 256 to 1536, got 1000; the nearest valid height is 992 or 1008"),
+    Case("height-0", "height", 0, "got 0; the nearest valid height is 256"),
+    Case("width-0", "width", 0, "Width must be a multiple of 16 from 256 to 1536, got 0"),
+    Case("width-negative", "width", -64, "got -64"),
+    Case("width-100000", "width", 100_000, "got 100000; the nearest valid width is 1536"),
+    Case("height-100000", "height", 100_000, "Height must be a multiple of 16 from 256 to 1536, got 100000"),
+    Case("width-string", "width", "1024", "Width must be a whole number, got '1024'"),
+    Case("height-string", "height", "abc", "Height must be a whole number, got 'abc'"),
+    Case("width-none", "width", None, "Width must be a whole number, got None"),
+    Case("width-float", "width", 1024.5, "Width must be a whole number, got 1024.5"),
+    # Steps.
+    Case("steps-0", "steps", 0, "Steps must be between 1 and 12, got 0"),
+    Case("steps-13", "steps", limits.STEPS_MAX + 1, "Steps must be between 1 and 12, got 13"),
+    Case("steps-negative", "steps", -1, "Steps must be between 1 and 12, got -1"),
+    Case("steps-million", "steps", 10**6, "Steps must be between 1 and 12, got 1000000"),
+    # Guidance.
+    Case("guidance-below-0", "guidance_scale", -0.1, "Guidance scale must be between 0 and 10, got -0.1"),
+    Case("guidance-minus-1", "guidance_scale", -1, "Guidance scale must be between 0 and 10, got -1"),
+    Case("guidance-10.1", "guidance_scale", limits.GUIDANCE_MAX + 0.1, "got 10.1"),
+    Case("guidance-1000", "guidance_scale", 1000, "Guidance scale must be between 0 and 10, got 1000"),
+    Case("guidance-nan", "guidance_scale", math.nan, "Guidance scale must be a finite number, got nan"),
+    Case("guidance-inf", "guidance_scale", math.inf, "Guidance scale must be a finite number, got inf"),
+    Case("guidance-minus-inf", "guidance_scale", -math.inf, "Guidance scale must be a finite number, got -inf"),
+    Case("guidance-string", "guidance_scale", "high", "Guidance scale must be a finite number, got 'high'"),
+    # Seeds.
+    Case("seed-minus-1", "seed", -1, "Seed must be between 0 and 4294967295, got -1; ask for a random seed"),
+    Case("seed-2-32", "seed", limits.SEED_MAX + 1, "Seed must be between 0 and 4294967295, got 4294967296"),
+    Case("seed-2-64", "seed", 2**64, "Seed must be between 0 and 4294967295, got 18446744073709551616"),
+    Case("seed-10-100", "seed", 10**100, "Seed must be between 0 and 4294967295"),
+    Case("seed-string", "seed", "abc", "Seed must be a whole number, got 'abc'"),
+    Case("seed-bool", "seed", True, "Seed must be a whole number, got True"),
+    # Engine only (not an API argument).
+    Case("t5-length-76", "max_sequence_length", limits.SEQUENCE_MIN - 1,
+         "T5 sequence length must be between 77 and 512, got 76"),
+    Case("t5-length-513", "max_sequence_length", limits.SEQUENCE_MAX + 1, "got 513"),
+]
+
+# Odd prompts that are valid: they must generate and come back unchanged in the image's metadata.
+ODD_BUT_VALID = [
+    Case("prompt-control-characters", "prompt", "bell\x07 escape\x1b[31m red\x1b[0m delete\x7f cr\r end", None),
+    Case("prompt-right-to-left", "prompt", "שועל בשלג \u202eevil\u202c ثعلب في الثلج", None),
+    Case("prompt-emoji", "prompt", "a fox 🦊 in the snow ❄️ 👩‍👩‍👧‍👦", None),
+    Case("prompt-html", "prompt", HOSTILE_HTML, None),
+    Case("prompt-4000-chars", "prompt", "x" * limits.PROMPT_MAX_CHARS, None),
+]
+
+SEED_LIST_CASES = [
+    Case("seeds-empty", "seeds", "", "The seed list is empty: enter seeds like 1, 7, 42"),
+    Case("seeds-blank", "seeds", "  \n ", "The seed list is empty"),
+    Case("seeds-huge-range", "seeds", "1-1000000", "The range 1-1000000 has 1000000 seeds; at most 64 are allowed"),
+    Case("seeds-double-comma", "seeds", "1,,2", "In the seed list, an entry is empty (two separators in a row"),
+    Case("seeds-backwards", "seeds", "5-1", "The range 5-1 goes backwards; write it as 1-5"),
+    Case("seeds-open-range", "seeds", "1-", "In the seed list, '1-' is neither a whole number nor a range"),
+    Case("seeds-word", "seeds", "abc", "In the seed list, 'abc' is neither a whole number nor a range"),
+    Case("seeds-2-64", "seeds", str(2**64), "Seed 18446744073709551616 is out of range"),
+    Case("seeds-10-100", "seeds", "1" + "0" * 100, "(101 digits) is out of range"),
+]
+
+UPLOAD_CASES = [
+    Case("upload-not-an-image", "upload", b"GIF89a? no, just text pretending to be an image\n" * 20,
+         "This is not a PNG image"),
+    Case("upload-truncated-png", "upload", _whole_png[: len(_whole_png) // 2],
+         "This PNG image is truncated or corrupt"),
+    Case(
+        "upload-decompression-bomb",
+        "upload",
+        handmade_png((b"tEXt", b"parameters\x00a cat\nSteps: 4"), size=(50_000, 50_000)),
+        "This image is too large to inspect safely",
+    ),
+    Case(
+        "upload-10-mb-text-chunk",
+        "upload",
+        handmade_png((b"tEXt", b"parameters\x00" + b"a" * 10_000_000 + b"\nSteps: 4")),
+        "The parameters text is 10,000,009 characters long; at most 65,536 are read",
+    ),
+    Case(
+        "upload-html-in-a-bad-value",
+        "upload",
+        infotext_png(f"a cat\nSteps: {HOSTILE_HTML}, Seed: 1"),
+        "Steps in the parameters is",
+    ),
+]
+
+# Valid uploads whose prompt is HTML: it must come back as the same text, never rendered.
+HOSTILE_UPLOADS = [
+    Case("upload-html-in-json-prompt", "upload", turbo_png(HOSTILE_HTML), None),
+    Case("upload-html-in-infotext", "upload", infotext_png(f"{HOSTILE_HTML}\nSteps: 4, Seed: 1, Size: 256x256"), None),
+]
+
+# The `/generate` arguments a request case can replace.
+API_FIELDS = ("prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale")
+API_REQUEST_CASES = [case for case in REQUEST_CASES if case.field in API_FIELDS]

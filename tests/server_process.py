@@ -1,0 +1,132 @@
+"""Turbo Studio servers for the reliability tests, on 127.0.0.1 only.
+
+`in_process` serves the real app over the session's engine in this process, so a test can
+inject faults into the engine; `app_process` runs `python app.py` as a subprocess (like
+`app_server.serving`, but with its own environment, no output folder unless asked, and its
+process at hand), for what only a separate process shows: the address it binds, its memory,
+its files and its logs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from app_server import _wait_until_serving, free_port
+from pipeline import Engine
+from ui.cli import ServerOptions, StudioOptions
+from ui.studio import build_app, launch
+
+REPO = Path(__file__).resolve().parent.parent
+# Small and quick on the tiny model: what every reliability test asks for unless it needs more.
+QUICK = {"width": 256, "height": 256, "steps": 1, "guidance_scale": 0.0}
+
+
+def generate_args(prompt: str = "a lighthouse at dusk", seed: int = 1, **values) -> dict:
+    """Keyword arguments of the `/generate` endpoint: a fixed seed, small and quick by default."""
+    return {"prompt": prompt, "negative_prompt": "", "seed": seed, "randomize_seed": False, **QUICK, **values}
+
+
+def compare_args(prompt: str = "a lighthouse at dusk", seeds: str = "1-4", **values) -> dict:
+    """Keyword arguments of the `/compare_seeds` endpoint."""
+    return {"prompt": prompt, "seeds": seeds, **QUICK, **values}
+
+
+@dataclass
+class Server:
+    """A running Turbo Studio: its URL, and its process when it has one of its own."""
+
+    url: str
+    process: subprocess.Popen | None = None
+    log: Path | None = None
+    temp_dir: Path | None = None
+
+    def client(self, downloads: Path, **kwargs) -> Client:
+        """A `gradio_client` for this server that saves result files under `downloads`."""
+        return Client(self.url, verbose=False, download_files=str(downloads), **kwargs)
+
+    def output(self) -> str:
+        """What the subprocess wrote so far (stdout and stderr)."""
+        return self.log.read_text(errors="replace") if self.log else ""
+
+
+@contextmanager
+def in_process(
+    engine: Engine,
+    temp_dir: Path,
+    *,
+    output_dir: Path | None = None,
+    max_queue_size: int = 64,
+    auth: tuple[str, str] | None = None,
+) -> Iterator[Server]:
+    """The app over `engine`, served from this process with Gradio's files under `temp_dir`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_TEMP_DIR", str(temp_dir))
+        studio = StudioOptions(output_dir=output_dir)
+        server = ServerOptions(port=free_port(), auth=auth, max_queue_size=max_queue_size)
+        blocks = build_app(engine, studio)
+        launch(blocks, server, studio, prevent_thread_lock=True, quiet=True)
+        try:
+            yield Server(url=blocks.local_url, temp_dir=temp_dir)
+        finally:
+            blocks.close()
+
+
+def app_environment(temp_dir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment for `python app.py`, with Gradio's files under `temp_dir`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("GRADIO_SERVER", "HF_TOKEN"))}
+    env.update(GRADIO_TEMP_DIR=str(temp_dir), PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run_app(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """Start `python app.py ARGS` in the repository, its output going to `log`."""
+    with open(log, "wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "app.py", *args], cwd=REPO, env=dict(env), stdout=sink, stderr=subprocess.STDOUT
+        )
+
+
+@contextmanager
+def app_process(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """`python app.py --model tiny --no-warmup ARGS` serving on a free port until the block ends."""
+    port = free_port()
+    temp_dir = folder / "gradio-temp"
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    log = folder / f"app-{port}.log"
+    command = ["--model", "tiny", "--no-warmup", "--port", str(port), *args]
+    process = run_app(command, env or app_environment(temp_dir), log)
+    server = Server(url=f"http://127.0.0.1:{port}/", process=process, log=log, temp_dir=temp_dir)
+    try:
+        _wait_until_serving(server.url.rstrip("/"), process, log)
+        yield server
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate the process we started, killing it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def report(config: pytest.Config, line: str) -> None:
+    """Print a measured figure in the test run's output, even while output is captured."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
