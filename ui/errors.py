@@ -1,7 +1,12 @@
-"""Errors shown to the user as toasts."""
+"""Errors and warnings shown to the user as toasts.
+
+Gradio renders a toast's message as (sanitised) HTML, and messages quote what users typed or
+what an uploaded file holds, so markup in them is escaped to show as it was written.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,10 +15,19 @@ import gradio as gr
 from pipeline.errors import TurboStudioError
 
 
+def _as_text(message: str) -> str:
+    return html.escape(message, quote=False)
+
+
+def warn(message: str) -> None:
+    """A warning toast showing `message` as plain text."""
+    gr.Warning(_as_text(message))
+
+
 @contextmanager
 def shown_as_toast() -> Iterator[None]:
     """Turn the engine's errors (whose messages are written for users) into `gr.Error` toasts."""
     try:
         yield
     except TurboStudioError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+        raise gr.Error(_as_text(str(error)), print_exception=False) from None

@@ -8,6 +8,7 @@ import gradio as gr
 
 from pipeline.errors import RequestError
 from pipeline.metadata import format_infotext, read_request
+from ui.errors import warn
 from ui.generate_tab import SendToGenerate
 from ui.runs import SavedImage
 
@@ -56,7 +57,7 @@ def read_parameters(upload: dict | None) -> tuple:
     try:
         request, model = read_request(path)
     except RequestError as error:
-        gr.Warning(str(error))
+        warn(str(error))
         return nothing
     return format_infotext(request, model or "unknown"), SavedImage(path, request), gr.Button(interactive=True)
 

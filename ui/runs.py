@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipeline import Engine, Finished, GenerationRequest, Preview
+from ui.errors import warn
 from ui.progress import RunProgress, Step
 from ui.store import ImageStore
 
@@ -98,5 +99,5 @@ class Runner:
             for warning in event.warnings:
                 if warning not in shown:
                     shown.add(warning)
-                    gr.Warning(warning)
+                    warn(warning)
             yield [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
