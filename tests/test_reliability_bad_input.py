@@ -126,15 +126,8 @@ def test_html_in_an_uploaded_prompt_is_shown_as_text_in_the_browser(browser, ser
     page.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ui/png_info_tab.py: Gradio renders toast messages as sanitised HTML, so the HTML quoted in the warning "
-        "('Steps in the parameters is '<img …>'') vanishes instead of being shown (nothing runs). Fix: "
-        "gr.Warning(html.escape(str(error))) in read_parameters."
-    ),
-)
 def test_html_quoted_in_a_warning_toast_is_shown_as_text(browser, server, tmp_path):
+    """Gradio renders toasts as (sanitised) HTML: an unescaped message would inject an <img>."""
     (case,) = [case for case in UPLOAD_CASES if case.id == "upload-html-in-a-bad-value"]
     page = open_png_info(browser, server.url, case.value, tmp_path)
     toast = page.get_by_role("status").filter(has_text=case.message)

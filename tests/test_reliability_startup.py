@@ -1,6 +1,8 @@
 """Start-up failures: each model-load failure ends with its clear message, a non-zero exit and
 no traceback. `python app.py` is run against a fake Hugging Face hub on 127.0.0.1 (the real
-download code, real HTTP), and the loader is driven through more hub answers in this process."""
+download code, real HTTP, the real environment variables); the failures that need no hub run
+`app.main` in this process (a subprocess is mostly imports: ~10 s of CPU each); and the loader
+is driven through more hub answers in this process."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import huggingface_hub
 import pytest
 from huggingface_hub import constants as hub_constants
 
+import app
 from fake_hub import TOKEN_WITH_ACCESS, TOKEN_WITHOUT_ACCESS, FakeHub, repo_files
 from pipeline import Engine, GenerationRequest, LoadOptions, loader
 from pipeline.errors import ModelLoadError
@@ -25,7 +28,7 @@ HUB_MODEL = loader.DEFAULT_MODEL
 BAD_TOKEN = "hf_badTokenThatMustNeverBePrinted0123"
 NOT_LOADED = "Turbo Studio could not load the model."
 OFFLINE = "is not in the local Hugging Face cache and the hub cannot be reached"
-APP_STARTS = ("gated-no-token", "bad-token", "offline-nothing-cached", "folder-missing-a-component")
+APP_STARTS = ("gated-no-token", "bad-token")
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +61,14 @@ def run_start(start: Start, home: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def starts(tiny_model_dir, model_without_vae, tmp_path_factory) -> dict[str, tuple[Start, subprocess.CompletedProcess]]:
-    """The four failing starts of the issue, run side by side (each is mostly imports)."""
+def starts(tiny_model_dir, tmp_path_factory) -> dict[str, tuple[Start, subprocess.CompletedProcess]]:
+    """The failing starts that need the hub, run side by side."""
     with FakeHub(tiny_model_dir, gated=True) as hub:
         cases = {
             "gated-no-token": Start(["--model", HUB_MODEL], f"{HUB_MODEL} is gated and no token was given", hub=hub),
             "bad-token": Start(
                 ["--model", HUB_MODEL], f"The hub refused the token for {HUB_MODEL} (HTTP 401)",
                 env={"HF_TOKEN": BAD_TOKEN}, hub=hub,
-            ),
-            "offline-nothing-cached": Start(
-                ["--model", HUB_MODEL], f"{HUB_MODEL} {OFFLINE}", env={"HF_HUB_OFFLINE": "1"}
-            ),
-            "folder-missing-a-component": Start(
-                ["--model", str(model_without_vae)], f"{model_without_vae} lacks the `vae` component"
             ),
         }
         assert tuple(cases) == APP_STARTS
@@ -80,14 +77,34 @@ def starts(tiny_model_dir, model_without_vae, tmp_path_factory) -> dict[str, tup
             return {name: (cases[name], result) for name, result in zip(cases, results)}
 
 
+def assert_failed_start(status: int, stderr: str, output: str, message: str) -> None:
+    """Exit status 1, the message on stderr, no traceback, no token."""
+    assert status == 1, output[-3000:]
+    assert NOT_LOADED in stderr and message in stderr, output[-3000:]
+    assert "Traceback" not in output and BAD_TOKEN not in output
+
+
 @pytest.mark.parametrize("name", APP_STARTS)
-def test_a_failed_load_exits_with_its_message_and_no_traceback(starts, name):
+def test_a_failed_download_exits_with_its_message_and_no_traceback(starts, name):
     start, result = starts[name]
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output[-3000:]
-    assert NOT_LOADED in result.stderr and start.message in result.stderr, output[-3000:]
-    assert "Traceback" not in output
-    assert BAD_TOKEN not in output
+    assert_failed_start(result.returncode, result.stderr, result.stdout + result.stderr, start.message)
+
+
+@pytest.fixture
+def empty_hub_cache(monkeypatch, tmp_path):
+    """Nothing in the Hugging Face cache (HF_HUB_OFFLINE=1 is the test session's setting)."""
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+
+
+@pytest.mark.parametrize("case", ["offline-nothing-cached", "folder-missing-a-component"])
+def test_a_failed_load_makes_main_return_1_with_its_message(empty_hub_cache, model_without_vae, capfd, case):
+    model, message = {
+        "offline-nothing-cached": (HUB_MODEL, f"{HUB_MODEL} {OFFLINE}"),
+        "folder-missing-a-component": (str(model_without_vae), f"{model_without_vae} lacks the `vae` component"),
+    }[case]
+    status = app.main(["--model", model, "--no-warmup"])
+    captured = capfd.readouterr()
+    assert_failed_start(status, captured.err, captured.out + captured.err, message)
 
 
 def test_the_fake_hub_saw_the_bad_token_and_the_gated_download_attempt(starts):
