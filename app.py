@@ -6,7 +6,11 @@
 """
 
 import logging
+import os
+import signal
 import sys
+import tempfile
+from pathlib import Path
 
 from ui import zerogpu  # noqa: F401  (before the model loads: on ZeroGPU, `spaces` patches torch)
 from pipeline import Engine
@@ -29,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    # Gradio's cache of served files gets a folder of its own, which the app prunes (ui/store.py).
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "turbo-studio-gradio"))
+    # A stop from docker, systemd or a Space restart closes the server like Ctrl-C: temporary files go.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     launch(build_app(engine, options.studio), options.server, options.studio)
     return 0
 

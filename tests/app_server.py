@@ -124,6 +124,12 @@ def serving(folder: Path, *args: str) -> Iterator[AppServer]:
         _wait_until_serving(url, process, log)
         yield AppServer(url, output_dir)
     finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a process the tests started, killing it if it lingers."""
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=20)

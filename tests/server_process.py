@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from app_server import _wait_until_serving, free_port
+from app_server import _wait_until_serving, free_port, stop
 from pipeline import Engine
 from ui.cli import ServerOptions, StudioOptions
 from ui.studio import build_app, launch
@@ -110,17 +110,6 @@ def app_process(folder: Path, *args: str, env: Mapping[str, str] | None = None) 
         yield server
     finally:
         stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate the process we started, killing it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def report(config: pytest.Config, line: str) -> None:

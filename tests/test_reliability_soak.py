@@ -94,31 +94,11 @@ def test_temporary_files_grow_by_the_served_images_only(soak):
     assert leftovers == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "app.py: SIGTERM (docker stop, systemd, a Space restart) kills the process without cleanup, so its "
-        "temporary folder (/tmp/turbo-studio-*) is left behind at every restart. Fix: in main(), before launch, "
-        "signal.signal(signal.SIGTERM, signal.default_int_handler): Gradio then closes the server as on Ctrl-C "
-        "and the TemporaryDirectory is removed."
-    ),
-)
 def test_stopping_the_server_removes_its_temporary_folder(soak):
     folder, _ = soak
     assert list((folder / "tmp").iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ui/store.py: only the app's own temporary folder is pruned. Gradio's cache (GRADIO_TEMP_DIR: the last "
-        "preview and a copy of every final PNG) is never cleaned: delete_cache deletes only files Gradio tracked, "
-        "and the files of streamed outputs are not tracked. Fix: in ImageStore._prune, also delete files older than "
-        "TEMPORARY_KEEP_SECONDS under gradio.utils.get_upload_folder(), with or without an output folder (giving the "
-        "app its own GRADIO_TEMP_DIR in main() so no other app's files are touched); and keep an hour, not a day: at "
-        "one 1024² image a second, a day of images is ~250 GB."
-    ),
-)
 def test_old_temporary_images_are_cleaned(engine, tmp_path, monkeypatch):
     """With a one-second lifetime, the images of earlier generations go at the next one."""
     monkeypatch.setattr(store, "TEMPORARY_KEEP_SECONDS", 1)

@@ -10,20 +10,23 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipeline import GeneratedImage
 from pipeline.errors import GenerationError
 from pipeline.metadata import save_png_atomically
 
-# Without an output folder, images are only needed while a session may still show them.
-TEMPORARY_KEEP_SECONDS = 24 * 3600
+# Temporary images (and Gradio's copies of them) are only needed while a page may still show
+# them; at one 1024² image a second, an hour is ~10 GB.
+TEMPORARY_KEEP_SECONDS = 3600
 PRUNE_EVERY_SECONDS = 600
 
 
 class ImageStore:
     """Writes images into the output folder, where they stay; without one, into a private
-    temporary folder whose images are deleted after a day, and which goes when the app exits."""
+    temporary folder which goes when the app exits. Temporary images, and the files Gradio
+    copies into its cache to serve them, are deleted after `TEMPORARY_KEEP_SECONDS`."""
 
     def __init__(self, output_dir: Path | None = None):
         self._temporary = None if output_dir else tempfile.TemporaryDirectory(prefix="turbo-studio-")
@@ -54,11 +57,15 @@ class ImageStore:
             raise GenerationError(f"Could not save the image in {self.folder}: {error.strerror or error}.") from None
 
     def _prune(self) -> None:
-        """In the temporary folder, delete the images older than `TEMPORARY_KEEP_SECONDS`."""
-        if self._temporary is None or time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+        """Delete temporary images and Gradio's cached files older than `TEMPORARY_KEEP_SECONDS`."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
             return
         self._pruned_at = time.monotonic()
         oldest = time.time() - TEMPORARY_KEEP_SECONDS
-        for path in self.folder.glob("*.png"):
-            if path.stat().st_mtime < oldest:
-                path.unlink(missing_ok=True)
+        folders = [Path(get_upload_folder())] + ([self.folder] if self._temporary else [])
+        for path in (path for folder in folders for path in folder.rglob("*")):
+            try:
+                if path.is_file() and path.stat().st_mtime < oldest:
+                    path.unlink()
+            except OSError:  # taken by another request meanwhile, or not ours to delete
+                continue
