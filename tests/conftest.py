@@ -13,9 +13,16 @@ os.environ.update(
 os.environ.setdefault("TURBO_STUDIO_TINY_DIR", str(Path(tempfile.mkdtemp(prefix="turbo-studio-")) / "tiny-sd3"))
 
 import pytest  # noqa: E402
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
 from pipeline import Engine, LoadOptions  # noqa: E402
 from pipeline.random_model import ensure_tiny_model  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +35,14 @@ def tiny_model_dir() -> Path:
 def engine(tiny_model_dir) -> Engine:
     """An engine over the tiny SD3, loaded through the real loading code, without warm-up."""
     return Engine.load(LoadOptions(model=str(tiny_model_dir), warmup=False, preview_decoder=""))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    """Debian's headless Chromium, driven by Playwright, shared by the browser tests."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (tests/run.sh does).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

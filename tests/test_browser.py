@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from app_server import SLOW_REQUEST, app_server, full_queue  # noqa: F401 (app_server is a fixture)
 from pipeline.metadata import read_request
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
 TIMEOUT_MS = 60_000
 PROMPT = "A lighthouse on a rocky coast at dusk"
@@ -32,16 +27,6 @@ RECORD_RESULT_IMAGES = """() => {
     new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
 }"""
 FINAL_IMAGE = re.compile(r"-(\d+)\.png$")  # how the app names saved images: <time>-<seed>.png
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (tests/run.sh does).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

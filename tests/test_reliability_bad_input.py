@@ -16,7 +16,6 @@ from pipeline.errors import RequestError
 from pipeline.metadata import read_request
 from pipeline.seeds import parse_seed_list
 from server_process import compare_args, generate_args, in_process
-from test_browser import browser  # noqa: F401 (a fixture: headless Chromium)
 
 GENERATE_ORDER = ("prompt", "negative_prompt", "seed", "randomize_seed", "width", "height", "steps", "guidance_scale")
 COMPARE_ORDER = ("prompt", "seeds", "width", "height", "steps", "guidance_scale")
