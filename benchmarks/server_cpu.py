@@ -10,7 +10,6 @@ interleaved rounds. The client downloads every file the app streams, as a real A
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import common  # noqa: E402  (sets the environment first)
+from benchmarks.local_processes import free_port, stop  # noqa: E402
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -73,13 +73,6 @@ PNG_ROUNDS = 5
 # --- the app process ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def app_environment(temp_dir: Path) -> dict[str, str]:
     """The app's environment: offline, quiet, one torch thread, Gradio's files in `temp_dir`."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(("GRADIO_SERVER", "HF_TOKEN"))}
@@ -101,17 +94,6 @@ def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate the app process we started, killing it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextmanager

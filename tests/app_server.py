@@ -7,7 +7,6 @@ session's `tiny_model_dir`, so the subprocess finds the tiny SD3 already built.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
+
+from benchmarks.local_processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180
@@ -41,13 +42,6 @@ class AppServer:
 
     url: str
     output_dir: Path
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_app(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -125,17 +119,6 @@ def serving(folder: Path, *args: str) -> Iterator[AppServer]:
         yield AppServer(url, output_dir)
     finally:
         stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate a process the tests started, killing it if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
