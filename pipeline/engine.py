@@ -226,7 +226,7 @@ class Engine:
         return Finished(
             images=[GeneratedImage(image, request, self.info.model) for image, request in zip(images, batch)],
             elapsed=time.perf_counter() - started,
-            warnings=self.prompts.dropped_words(first.prompt, first.max_sequence_length),
+            warnings=list(positive.dropped_words),
         )
 
     def _preview(self, latents: torch.Tensor) -> list | None:

@@ -14,10 +14,12 @@ DEFAULT_CACHE_SIZE = 32
 
 @dataclass(frozen=True)
 class TextEmbedding:
-    """One text encoded for the transformer: token embeddings and the pooled vector."""
+    """One text encoded for the transformer: token embeddings, the pooled vector, and notes on
+    the words the text encoders ignored."""
 
     tokens: torch.Tensor
     pooled: torch.Tensor
+    dropped_words: tuple[str, ...] = ()
 
 
 def dropped_text(tokenizer, text: str, limit: int) -> str:
@@ -62,7 +64,7 @@ class PromptEncoder:
             do_classifier_free_guidance=False,
             max_sequence_length=max_sequence_length,
         )
-        embedding = TextEmbedding(tokens=tokens, pooled=pooled)
+        embedding = TextEmbedding(tokens, pooled, self._dropped_words(text, max_sequence_length))
         with self._lock:
             self.misses += 1
             self._cache[key] = embedding
@@ -75,7 +77,7 @@ class PromptEncoder:
         with self._lock:
             self._cache.clear()
 
-    def dropped_words(self, text: str, max_sequence_length: int) -> list[str]:
+    def _dropped_words(self, text: str, max_sequence_length: int) -> tuple[str, ...]:
         """Human-readable notes on the words of `text` that each text encoder ignores."""
         notes = []
         clip_dropped = dropped_text(self._pipeline.tokenizer, text, self._pipeline.tokenizer_max_length)
@@ -85,4 +87,4 @@ class PromptEncoder:
             t5_dropped = dropped_text(self._pipeline.tokenizer_3, text, max_sequence_length)
             if t5_dropped:
                 notes.append(f"T5 reads {max_sequence_length} tokens and ignored: {t5_dropped}")
-        return notes
+        return tuple(notes)
