@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "stabilityai/stable-diffusion-3.5-large-turbo"
 TINY_MODEL = "tiny"
 MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
-QUANTIZATIONS = ("none", "nf4", "int8")
+QUANTIZATIONS = ("none", "nf4", "int8", "fp8")
+# torch._scaled_mm, which float8 matmuls need, exists from Ada (8.9) and Hopper (9.0) on.
+FP8_MIN_CAPABILITY = (8, 9)
 PIPELINE_CLASS = "StableDiffusion3Pipeline"
 T5_COMPONENTS = ("text_encoder_3", "tokenizer_3")
 COMPONENTS = ("transformer", "vae", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
@@ -58,7 +60,8 @@ class LoadOptions:
         memory_mode: `auto` (all on the GPU when it fits, otherwise model CPU offload), `gpu`,
             `model-offload` or `sequential-offload`. Ignored without CUDA (the CPU is used).
         text_encoder_3: load T5-XXL; without it (~9.5 GB less) prompt following is weaker.
-        quantization: `none`, `nf4` (bitsandbytes 4-bit transformer) or `int8` (torchao weight-only).
+        quantization: `none`, `nf4` (bitsandbytes 4-bit transformer), `int8` (torchao weight-only) or
+            `fp8` (torchao float8 weights and activations, row-wise scales; needs an Ada/Hopper GPU).
         compile: `torch.compile` the transformer and the VAE decoder.
         warmup: generate once at load time, so the first user does not pay for it.
         max_batch_size: images per transformer batch in seed comparisons.
@@ -239,10 +242,30 @@ def _quantization_config(quantization: str):
         return BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
+    if quantization == "fp8":
+        _require_fp8_gpu()
+        _require_package("torchao", "fp8 quantisation")
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
+
+        return TorchAoConfig(Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
     _require_package("torchao", "int8 quantisation")
     from torchao.quantization import Int8WeightOnlyConfig
 
     return TorchAoConfig(Int8WeightOnlyConfig())
+
+
+def _require_fp8_gpu() -> None:
+    """Raise unless this machine has a CUDA GPU with float8 matrix units (compute capability 8.9+)."""
+    found = "no CUDA GPU was found"
+    if torch.cuda.is_available():
+        capability = torch.cuda.get_device_capability()
+        if capability >= FP8_MIN_CAPABILITY:
+            return
+        found = f"{torch.cuda.get_device_name()} has compute capability {capability[0]}.{capability[1]}"
+    raise ModelLoadError(
+        "fp8 quantisation needs an NVIDIA GPU with float8 support (compute capability 8.9 or higher: "
+        f"L4, L40S, RTX 40xx, H100, H200 or newer), but {found}. Use --quantization int8 or nf4 instead."
+    )
 
 
 def _weights_bytes(folder: Path, components: tuple[str, ...]) -> int:

@@ -56,14 +56,17 @@ class PromptEncoder:
                 self._cache.move_to_end(key)
                 self.hits += 1
                 return self._cache[key]
-        tokens, _, pooled, _ = self._pipeline.encode_prompt(
-            prompt=text,
-            prompt_2=None,
-            prompt_3=None,
-            device=self.device,
-            do_classifier_free_guidance=False,
-            max_sequence_length=max_sequence_length,
-        )
+        # encode_prompt has no no_grad of its own (only the pipeline's __call__ does): without this,
+        # every cached embedding held the text encoders' autograd graph and activations alive.
+        with torch.no_grad():
+            tokens, _, pooled, _ = self._pipeline.encode_prompt(
+                prompt=text,
+                prompt_2=None,
+                prompt_3=None,
+                device=self.device,
+                do_classifier_free_guidance=False,
+                max_sequence_length=max_sequence_length,
+            )
         embedding = TextEmbedding(tokens, pooled, self._dropped_words(text, max_sequence_length))
         with self._lock:
             self.misses += 1

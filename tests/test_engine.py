@@ -157,6 +157,12 @@ def test_prompt_embedding_cache_skips_the_text_encoders(engine):
         calls.remove()
 
 
+def test_cached_prompt_embeddings_hold_no_autograd_graph(engine):
+    embedding = engine.prompts.encode("an embedding kept in the cache", 256)
+    assert embedding.tokens.grad_fn is None and not embedding.tokens.requires_grad
+    assert embedding.pooled.grad_fn is None and not embedding.pooled.requires_grad
+
+
 def test_guidance_above_one_encodes_and_uses_the_negative_prompt(engine):
     base = request(seed=8, guidance_scale=3.0)
     with_negative = single_image(engine, GenerationRequest.create(**{**base.to_dict(), "negative_prompt": "blurry"}))

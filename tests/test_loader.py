@@ -106,6 +106,12 @@ def test_optional_packages_are_named_when_missing(tiny_model_dir, monkeypatch):
     assert "pip install torchao" in load_error(model=str(tiny_model_dir), quantization="int8")
 
 
+def test_fp8_without_a_float8_gpu_names_what_it_needs(tiny_model_dir):
+    message = load_error(model=str(tiny_model_dir), quantization="fp8")
+    assert "fp8 quantisation needs an NVIDIA GPU with float8 support (compute capability 8.9" in message
+    assert "no CUDA GPU was found" in message and "--quantization int8" in message
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
