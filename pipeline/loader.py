@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -53,7 +52,7 @@ LICENCE_HELP = (
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How to load the pipeline. Each field can also be set by a `TURBO_STUDIO_<FIELD>` variable.
+    """How to load the pipeline (app.py's command line fills it from its options).
 
     Attributes:
         model: a hub id, a local diffusers folder, or `tiny` (a random SD3 for trying things out).
@@ -66,6 +65,8 @@ class LoadOptions:
         warmup: generate once at load time, so the first user does not pay for it.
         max_batch_size: images per transformer batch in seed comparisons.
         preview_decoder: TAESD3 folder or hub id used for previews when it is on this machine.
+        zero_gpu: running on a Hugging Face ZeroGPU Space, where a GPU exists only inside
+            `@spaces.GPU` calls: `auto` memory means the GPU, and the warm-up waits for a request.
     """
 
     model: str = DEFAULT_MODEL
@@ -76,6 +77,7 @@ class LoadOptions:
     warmup: bool = True
     max_batch_size: int = 4
     preview_decoder: str = TAESD3_MODEL
+    zero_gpu: bool = False
 
     def __post_init__(self) -> None:
         if self.memory_mode not in MEMORY_MODES:
@@ -86,31 +88,6 @@ class LoadOptions:
             )
         if self.max_batch_size < 1:
             raise ModelLoadError(f"The batch size must be at least 1, got {self.max_batch_size}.")
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "LoadOptions":
-        """Options from `TURBO_STUDIO_*` variables (e.g. TURBO_STUDIO_MODEL), then `overrides`."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for field in fields(cls):
-            raw = environ.get(f"TURBO_STUDIO_{field.name.upper()}")
-            if raw is not None:
-                values[field.name] = _parse_env_value(field.name, raw, type(field.default))
-        values.update(overrides)
-        return cls(**values)
-
-
-def _parse_env_value(name: str, raw: str, kind: type):
-    if kind is bool:
-        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ModelLoadError(f"TURBO_STUDIO_{name.upper()} must be true or false, got {raw!r}.")
-        return raw.lower() in ("1", "true", "yes")
-    if kind is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ModelLoadError(f"TURBO_STUDIO_{name.upper()} must be a whole number, got {raw!r}.") from None
-    return raw
 
 
 @dataclass(frozen=True)
@@ -224,11 +201,6 @@ def pick_device(memory_mode: str) -> str:
     return "cpu"
 
 
-def on_zero_gpu() -> bool:
-    """True on a Hugging Face ZeroGPU Space, where a GPU exists only inside `@spaces.GPU` calls."""
-    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
-
-
 def _require_package(package: str, feature: str) -> None:
     if importlib.util.find_spec(package) is None:
         raise ModelLoadError(f"{feature} needs the `{package}` package: pip install {package}")
@@ -274,9 +246,9 @@ def _weights_bytes(folder: Path, components: tuple[str, ...]) -> int:
     )
 
 
-def _place(pipe: StableDiffusion3Pipeline, memory_mode: str, needed_bytes: int) -> str:
+def _place(pipe: StableDiffusion3Pipeline, memory_mode: str, needed_bytes: int, zero_gpu: bool) -> str:
     """Move the pipeline to the GPU or set up offloading; return the mode actually used."""
-    if memory_mode == "auto" and on_zero_gpu():
+    if memory_mode == "auto" and zero_gpu:
         memory_mode = "gpu"  # ZeroGPU attaches a whole GPU per call; `.to("cuda")` is deferred until then
     if memory_mode == "auto":
         free_bytes, _ = torch.cuda.mem_get_info()
@@ -324,7 +296,7 @@ def load_pipeline(options: LoadOptions) -> tuple[StableDiffusion3Pipeline, Model
     memory_mode = "cpu"
     if device == "cuda":
         needed = _weights_bytes(folder, required_components(options.text_encoder_3))
-        memory_mode = _place(pipe, options.memory_mode, needed)
+        memory_mode = _place(pipe, options.memory_mode, needed, options.zero_gpu)
     if options.compile:
         pipe.transformer.compile(fullgraph=True)
         pipe.vae.decode = torch.compile(pipe.vae.decode)

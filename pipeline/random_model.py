@@ -32,7 +32,6 @@ from transformers import (
 
 CLIP_MAX_TOKENS = 77
 T5_MAX_TOKENS = 512
-TINY_CACHE_ENV = "TURBO_STUDIO_TINY_DIR"
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,6 @@ LARGE = ModelShape(
     clip_vocab=49408,
     t5_vocab=32128,
 )
-
-SHAPES = {shape.name: shape for shape in (TINY, LARGE)}
 
 # Printable ASCII is enough for tokenizers built offline: one token per character.
 _CHARACTERS = [chr(code) for code in range(33, 127)]
@@ -207,9 +204,8 @@ def build_random_pipeline(
 
 
 def tiny_model_dir() -> Path:
-    """Where the tiny model is saved: `$TURBO_STUDIO_TINY_DIR`, or the user's cache folder."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "turbo-studio" / "tiny-sd3"
-    return Path(os.environ.get(TINY_CACHE_ENV, default))
+    """Where the tiny model is saved: the user's cache folder (`$XDG_CACHE_HOME`, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "turbo-studio" / "tiny-sd3"
 
 
 def ensure_tiny_model(folder: Path | None = None) -> Path:

@@ -9,8 +9,9 @@ os.environ.update(
     HF_HUB_DISABLE_TELEMETRY="1",
     GRADIO_ANALYTICS_ENABLED="False",
 )
-# Subprocesses started by the tests (`app.py --model tiny`) reuse the session's tiny model.
-os.environ.setdefault("TURBO_STUDIO_TINY_DIR", str(Path(tempfile.mkdtemp(prefix="turbo-studio-")) / "tiny-sd3"))
+# A fresh cache folder per session: the tiny model is built once, and subprocesses started by the
+# tests (`app.py --model tiny`) reuse it.
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="turbo-studio-cache-"))
 
 import pytest  # noqa: E402
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402

@@ -22,7 +22,7 @@ from gradio_client import Client
 
 from app_server import _wait_until_serving, free_port, stop
 from pipeline import Engine
-from ui.cli import ServerOptions, StudioOptions
+from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,9 +1,11 @@
 """The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
 
+import os
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -24,10 +26,11 @@ from app_server import (  # noqa: F401 (app_server is a fixture)
 from pipeline import GenerationRequest
 from pipeline.metadata import read_request
 from ui import zerogpu
-from ui.cli import parse_args
+from cli import parse_args
 from ui.presets import CUSTOM, PRESETS, preset_for, preset_size
 from ui.studio import build_app
 
+REPO = Path(__file__).resolve().parent.parent
 SIZE = 256
 PROMPT = "a red fox in fresh snow"
 
@@ -215,6 +218,7 @@ def test_every_option_reads_its_environment_variable():
         "0.0.0.0", 7000, True, ("ada", "secret:42"), 3
     )
     assert (studio.max_seeds, str(studio.output_dir)) == (9, "/tmp/out")
+    assert load.zero_gpu is False  # set from Hugging Face's SPACES_ZERO_GPU, not from a variable of ours
     # The command line wins over the environment.
     options = parse_args(["--model", "other/model", "--warmup", "--host", "127.0.0.1"], environ)
     assert (options.load.model, options.load.warmup, options.server.host) == ("other/model", True, "127.0.0.1")
@@ -228,12 +232,17 @@ def test_defaults_are_local_and_private():
 
 @pytest.mark.parametrize(
     ("argv", "environ"),
-    [(["--auth", "nopassword"], {}), ([], {"TURBO_STUDIO_SHARE": "maybe"}), (["--max-seeds", "0"], {})],
+    [
+        (["--auth", "nopassword"], {}), ([], {"TURBO_STUDIO_SHARE": "maybe"}), (["--max-seeds", "0"], {}),
+        ([], {"TURBO_STUDIO_COMPILE": "maybe"}), ([], {"TURBO_STUDIO_MEMORY_MODE": "fast"}),
+        ([], {"TURBO_STUDIO_MAX_BATCH_SIZE": "0"}),
+    ],
 )
 def test_bad_options_are_usage_errors(argv, environ, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_args(argv, environ)
     assert exit_info.value.code == 2
+    assert any(text in capsys.readouterr().err for text in (*environ.values(), *argv))  # it names the bad value
 
 
 # Pieces of the app that need no server.
@@ -277,6 +286,22 @@ def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matchin
         "compare_seeds_ui": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
         "compare_seeds": fixed,  # no seeds given: the handler will refuse the call
     }
+
+
+def test_on_zerogpu_spaces_is_imported_before_torch_diffusers_and_the_hub(tmp_path):
+    # A stand-in `spaces` notes which heavy packages were already imported when it was.
+    (tmp_path / "spaces.py").write_text(
+        "import sys\n"
+        "BEFORE = sorted(name for name in ('torch', 'diffusers', 'huggingface_hub', 'gradio') if name in sys.modules)\n"
+        "def GPU(duration=None):\n    return lambda handler: handler\n"
+    )
+    environ = {**os.environ, "SPACES_ZERO_GPU": "true", "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import app, spaces; print(spaces.BEFORE)"],
+        cwd=REPO, env=environ, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_off_zerogpu_handlers_are_left_as_they_are():

@@ -125,16 +125,6 @@ def test_bad_options(options, expected):
         LoadOptions(**options)
 
 
-def test_options_from_the_environment():
-    options = LoadOptions.from_env(
-        {"TURBO_STUDIO_MODEL": "tiny", "TURBO_STUDIO_TEXT_ENCODER_3": "false", "TURBO_STUDIO_MAX_BATCH_SIZE": "2"},
-        warmup=False,
-    )
-    assert (options.model, options.text_encoder_3, options.max_batch_size, options.warmup) == ("tiny", False, 2, False)
-    with pytest.raises(ModelLoadError, match="TURBO_STUDIO_COMPILE must be true or false, got 'maybe'"):
-        LoadOptions.from_env({"TURBO_STUDIO_COMPILE": "maybe"})
-
-
 def test_the_tiny_model_is_deterministic():
     first, second = (build_random_pipeline(TINY, seed=3) for _ in range(2))
     for name in ("transformer", "vae", "text_encoder", "text_encoder_3"):

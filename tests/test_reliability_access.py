@@ -14,7 +14,7 @@ import gradio_http
 from fake_hub import FakeHub
 from pipeline.metadata import read_request
 from server_process import app_environment, app_process, generate_args, in_process
-from ui.cli import parse_args
+from cli import parse_args
 
 SECRET_TOKEN = "hf_accessTestSecretToken0123456789"
 SECRET_TEXT = "secret-file-content-that-must-not-be-served"

@@ -1,179 +1,179 @@
-"""The Compare seeds tab: the settings on the left over many seeds, optionally over step counts too."""
+"""The Compare tab and its one handler, also the public `/compare` endpoint: the settings on the
+left over rows of seeds × one optional axis, as a live grid."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass
 
 import gradio as gr
-from PIL import Image
 
+from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.errors import RequestError
-from pipeline.grid import make_grid
-from pipeline.request import SEED_MAX, SEED_MIN
-from pipeline.seeds import parse_seed_list, parse_step_list, seed_range
 from ui.controls import Controls
 from ui.errors import shown_as_toast
-from ui.generate_tab import SendToGenerate
-from ui.progress import Step
-from ui.runs import Runner, SavedImage, build_request, caption, gallery_items
+from ui.history import History, add_to_history
+from ui.live_grid import LiveGrid
+from ui.requests import inputs_for, request_from
+from ui.runs import Runner, SavedImage
+from ui.send_to_generate import SendToGenerate
 from ui.status import status_message, status_progress
+from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
-from ui.store import ImageStore
 from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
 
 TAB_ID = "compare"
-CONSECUTIVE, LISTED = "Consecutive seeds", "Seed list"
-DEFAULT_COUNT = 4
+DEFAULT_SEEDS = "0-3"
+IDLE = "Choose the seeds and an axis, then press Compare."
 
 
 @dataclass(frozen=True)
 class CompareTab:
-    """The components of the Compare seeds tab."""
+    """The components of the Compare tab."""
 
-    seed_mode: gr.Radio
-    first_seed: gr.Number
-    seed_count: gr.Slider
-    seed_list: gr.Textbox
-    step_list: gr.Textbox
+    seeds: gr.Textbox
+    axis: gr.Dropdown
+    axis_values: gr.Textbox
     compare: gr.Button
     stop: gr.Button
-    status: gr.HTML
+    status: StatusLine
     gallery: gr.Gallery
-    grid: gr.DownloadButton
-    results: gr.State
+    grid: gr.File
+    results: gr.State  # the LiveGrid of the last comparison
+
+    @property
+    def by_parameter(self) -> dict:
+        """The tab's own inputs, by the handler parameter they feed."""
+        return {"seeds": self.seeds, "axis": self.axis, "axis_values": self.axis_values}
 
 
 def build_compare_tab(max_seeds: int) -> CompareTab:
     """Lay out the tab (call inside it)."""
-    gr.Markdown("Runs the prompt and settings on the left once per seed. Select a result to send it to Generate.")
-    seed_mode = gr.Radio([CONSECUTIVE, LISTED], value=CONSECUTIVE, show_label=False, elem_id="seed-mode")
-    with gr.Row() as consecutive:
-        first_seed = gr.Number(
-            0, label="First seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, elem_id="first-seed"
-        )
-        seed_count = gr.Slider(
-            1, max_seeds, min(DEFAULT_COUNT, max_seeds), step=1, precision=0, label=f"Seeds (up to {max_seeds})",
-            elem_id="seed-count",
-        )
-    seed_list = gr.Textbox(
-        label=f"Seeds (up to {max_seeds})",
-        placeholder="1, 7, 42 or 100-107",
-        visible=False,
-        elem_id="seed-list",
-    )
-    step_list = gr.Textbox(
-        "",
-        label="Step counts (optional second axis)",
-        placeholder="e.g. 2, 4, 8; empty uses the Steps slider",
-        elem_id="step-list",
+    gr.Markdown(
+        "Runs the prompt and settings on the left for each seed (rows) and each value of one setting "
+        "(columns). Select an image to send its exact settings to Generate."
     )
     with gr.Row():
-        compare = gr.Button("Compare seeds", variant="primary", elem_id="compare-button")
+        seeds = gr.Textbox(
+            DEFAULT_SEEDS, label=f"Seeds (up to {max_seeds} images)", placeholder="1, 7, 42 or 100-107",
+            elem_id="compare-seeds",
+        )
+        axis = gr.Dropdown(
+            [(axis.title, axis.name) for axis in AXES.values()], value=NO_AXIS, label="Columns", elem_id="compare-axis"
+        )
+        axis_values = gr.Textbox(
+            "", label="Column values", placeholder="comma-separated", interactive=False, elem_id="compare-values"
+        )
+    with gr.Row():
+        compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", visible=False, elem_id="compare-stop-button")
-    status = gr.HTML(status_message("Choose the seeds, then press Compare seeds."), elem_id="compare-status")
+    status = StatusLine(status_message(IDLE), elem_id="compare-status")
     gallery = gr.Gallery(
-        label="Comparison", format="png", columns=4, height="auto", interactive=False, elem_id="comparison"
+        label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
+        elem_id="comparison",
     )
-    grid = gr.DownloadButton("Download the grid (PNG)", visible=False, elem_id="grid-download")
-    seed_mode.change(
-        lambda mode: (gr.Row(visible=mode == CONSECUTIVE), gr.Textbox(visible=mode == LISTED)),
-        seed_mode,
-        [consecutive, seed_list],
-        queue=False,
-        api_visibility="private",
-    )
-    return CompareTab(
-        seed_mode, first_seed, seed_count, seed_list, step_list, compare, stop, status, gallery, grid, gr.State([])
-    )
+    grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
+    axis.change(_axis_values_box, axis, axis_values, queue=False, api_visibility="private")
+    return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, grid, gr.State(None))
 
 
-def chosen_seeds(mode: str, first_seed: int | None, count: int, seed_list: str, max_seeds: int) -> list[int]:
-    """The seeds the tab asks for: `count` from `first_seed`, or the typed list."""
-    if mode == LISTED:
-        return parse_seed_list(seed_list or "", max_seeds)
-    return seed_range(first_seed, count, max_seeds)
+def _axis_values_box(axis: str) -> gr.Textbox:
+    """The values box for `axis`: an example to follow, editable only when there is an axis."""
+    example = AXES[axis].example if axis in AXES else ""
+    return gr.Textbox(value=example, placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
 
 
-def comparison_status(images: list[SavedImage], seconds: float) -> str:
+def finished_status(images: list[SavedImage | None], seconds: float) -> str:
     """The line shown when a comparison is done."""
     return status_message(
-        f"<b>{len(images)}</b> images in {seconds:.1f} s. Select one to send its seed and settings to Generate."
+        f"<b>{len(images)}</b> images in {seconds:.1f} s. Select one to send its settings to Generate."
     )
 
 
-def comparison_seconds(seeds: Callable[[], list[int]], step_list: str, steps, width, height, guidance_scale) -> int:
-    """ZeroGPU duration of a comparison; the fixed time when a value is invalid (the handler says why)."""
-    try:
-        step_counts = parse_step_list(step_list) or [steps]
-        return estimated_seconds(len(seeds()), sum(step_counts), width, height, guidance_scale)
-    except (RequestError, TypeError):
-        return SECONDS_FIXED
+def stopped_status(images: list[SavedImage | None]) -> str:
+    """The line shown after Stop: how many images were finished."""
+    done = sum(saved is not None for saved in images)
+    return status_message(f"Stopped after <b>{done}</b> of <b>{len(images)}</b> images.")
 
 
-def wire_compare_tab(controls: Controls, tab: CompareTab, send: SendToGenerate, runner: Runner, max_seeds: int) -> None:
-    """Compare, Stop, the grid download, and sending a result to Generate."""
+def _to_history(grid: LiveGrid | None, history: list[SavedImage]) -> tuple:
+    return add_to_history(grid.saved if grid else None, history)
 
-    def duration(
-        prompt, negative_prompt, width, height, steps, guidance_scale, sequence_length, mode, first, count, listed,
-        step_list, *_,
-    ) -> int:
-        def seeds() -> list[int]:
-            return chosen_seeds(mode, first, count, listed, max_seeds)
 
-        return comparison_seconds(seeds, step_list, steps, width, height, guidance_scale)
+def wire_compare_tab(
+    controls: Controls, tab: CompareTab, history: History, send: SendToGenerate, runner: Runner, max_seeds: int
+) -> None:
+    """Compare (also the `/compare` API), Stop, the grid file, and sending a cell to Generate."""
+
+    def plan(arguments: dict) -> Comparison:
+        base = request_from(arguments, seed=0)  # each row sets its seed
+        return plan_comparison(
+            base, arguments["seeds"] or "", arguments["axis"] or NO_AXIS, arguments["axis_values"] or "",
+            max_cells=max_seeds,
+        )
+
+    def duration(**arguments) -> int:
+        try:
+            return estimated_seconds(plan(arguments).requests)
+        except (RequestError, TypeError):
+            return SECONDS_FIXED
+
+    def save_grid(grid: LiveGrid) -> str:
+        return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
+
+    def stopped(grid: LiveGrid | None) -> tuple:
+        """After Stop: how far it got, and the grid of the cells finished by then (the state holds them)."""
+        if grid is None:
+            return gr.skip(), gr.skip()
+        return stopped_status(grid.saved), save_grid(grid) if any(grid.saved) else None
+
+    def _to_generate(grid: LiveGrid | None, selected: gr.SelectData) -> dict:
+        return send.values(grid.saved[selected.index] if grid else None)
 
     @on_gpu(duration)
-    def compare_seeds(
-        prompt, negative_prompt, width, height, steps, guidance_scale, sequence_length, mode, first_seed, seed_count,
-        seed_list, step_list, progress=gr.Progress(),
+    def compare(
+        prompt: str,
+        negative_prompt: str,
+        seeds: str,
+        axis: str,
+        axis_values: str,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        variation_seed: int,
+        variation_strength: float,
+        max_sequence_length: int,
+        progress=gr.Progress(),
     ):
+        """Generate the prompt for each seed (`seeds` like "1, 7, 42" or "100-107") × each value of
+        one `axis` (`none`, `steps`, `guidance_scale`, `prompt_sr` or `variation_strength`; values
+        comma-separated in `axis_values`). Streams the gallery after every step, with the cells'
+        previews; ends with every cell's PNG (captions like "seed 7 · cat") and the labelled grid PNG."""
         started = time.perf_counter()
         with shown_as_toast():
-            seeds = chosen_seeds(mode, first_seed, seed_count, seed_list, max_seeds)
-            step_counts = parse_step_list(step_list)
-            request = build_request(
-                prompt, negative_prompt, seeds[0], False, width, height, steps, guidance_scale,
-                max_sequence_length=sequence_length,
-            )
-            yield [], [], status_message("Starting"), gr.DownloadButton(visible=False)
-            for frame in runner.compare(request, seeds, step_counts, progress):
-                if isinstance(frame, Step):
-                    yield gr.skip(), gr.skip(), status_progress(frame), gr.skip()
-                else:
-                    saved = frame
-                    yield gallery_items(saved, with_steps=len(step_counts) > 1), saved, gr.skip(), gr.skip()
-            yield gr.skip(), gr.skip(), comparison_status(saved, time.perf_counter() - started), gr.skip()
+            grid = LiveGrid(plan(locals()))
+            yield grid.gallery(), None, status_message("Starting"), grid
+            for frame in runner.compare(grid.comparison.requests, progress):
+                grid.update(frame)
+                status = status_progress(frame) if grid.is_step(frame) else gr.skip()
+                yield grid.gallery(), gr.skip(), status, grid
+            seconds = time.perf_counter() - started
+            yield grid.gallery(), save_grid(grid), finished_status(grid.saved, seconds), grid
 
-    comparison = stoppable_gpu_event(
-        [tab.compare.click],
+    components = {**controls.by_parameter, **tab.by_parameter}
+    event = stoppable_gpu_event(
+        [tab.compare.click, tab.seeds.submit, tab.axis_values.submit],
         tab.compare,
         tab.stop,
-        fn=compare_seeds,
-        inputs=[
-            controls.prompt, controls.negative_prompt, controls.width, controls.height, controls.steps,
-            controls.guidance, controls.sequence_length, tab.seed_mode, tab.first_seed, tab.seed_count,
-            tab.seed_list, tab.step_list,
-        ],
-        outputs=[tab.gallery, tab.results, tab.status, tab.grid],
-        api_name="compare_seeds_ui",
-        api_visibility="private",
+        fn=compare,
+        inputs=inputs_for(compare, components),
+        outputs=[tab.gallery, tab.grid, tab.status, tab.results],
+        api_name="compare",
         show_progress_on=tab.status,
+        preprocess=False,  # the request's and the plan's own validation answer, naming the field
     )
-    comparison.success(partial(save_grid, runner.store), tab.results, tab.grid, api_visibility="private")
-
-    def send_to_generate(images: list[SavedImage], selected: gr.SelectData):
-        return send.values(images[selected.index])
-
-    tab.gallery.select(send_to_generate, tab.results, send.outputs, api_visibility="private", queue=False)
-
-
-def save_grid(store: ImageStore, images: list[SavedImage]) -> gr.DownloadButton:
-    """The comparison as one labelled grid PNG, offered for download."""
-    step_counts = {saved.request.steps for saved in images}
-    with_steps = len(step_counts) > 1
-    cells = [(Image.open(saved.path), caption(saved.request, with_steps)) for saved in images]
-    grid = make_grid(cells, columns=len(images) // len(step_counts) if with_steps else None)
-    return gr.DownloadButton(value=str(store.save_grid(grid)), visible=True)
+    private = {"api_visibility": "private"}
+    event.success(_to_history, [tab.results, history.images], [history.gallery, history.images], **private)
+    tab.stop.click(stopped, tab.results, [tab.status, tab.grid], **private)
+    tab.gallery.select(_to_generate, tab.results, send.outputs, queue=False, **private)

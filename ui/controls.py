@@ -26,16 +26,25 @@ from pipeline.request import (
     STEPS_MIN,
 )
 from ui.presets import CHOICES, preset_for, preset_size
+from ui.requests import RANDOMIZE_SEED, REQUEST_FIELDS
 
+VARIATION_NOTE = "Mixes in the variation seed's noise: 0 is the seed's image, 1 the variation seed's."
 GUIDANCE_NOTE = (
     "0 is what Turbo was distilled for. Above 1 each step runs twice (double the time) "
     "and the negative prompt is used."
 )
 
 
+# The handler parameters the settings column feeds, by name (request fields, and `randomize_seed`).
+PARAMETERS = (
+    "prompt", "negative_prompt", "seed", RANDOMIZE_SEED, "width", "height", "steps", "guidance_scale",
+    "variation_seed", "variation_strength", "max_sequence_length",
+)
+
+
 @dataclass(frozen=True)
 class Controls:
-    """The components of the settings column."""
+    """The components of the settings column; those feeding handlers are named like their parameter."""
 
     prompt: gr.Textbox
     generate: gr.Button
@@ -45,60 +54,30 @@ class Controls:
     height: gr.Slider
     steps: gr.Slider
     seed: gr.Number
-    randomize: gr.Checkbox
+    randomize_seed: gr.Checkbox
     random_seed: gr.Button
     reuse_seed: gr.Button
     last_seed: gr.State
-    guidance: gr.Slider
+    guidance_scale: gr.Slider
     negative_prompt: gr.Textbox
-    sequence_length: gr.Slider
+    max_sequence_length: gr.Slider
+    variation_seed: gr.Number
+    variation_strength: gr.Slider
 
     @property
-    def request_inputs(self) -> list[gr.components.Component]:
-        """The inputs of `ui.runs.build_request`, in its order, then the T5 length."""
-        return [
-            self.prompt,
-            self.negative_prompt,
-            self.seed,
-            self.randomize,
-            self.width,
-            self.height,
-            self.steps,
-            self.guidance,
-            self.sequence_length,
-        ]
+    def by_parameter(self) -> dict[str, gr.components.Component]:
+        """The controls by the handler parameter they feed."""
+        return {name: getattr(self, name) for name in PARAMETERS}
 
     @property
     def restorable(self) -> list[gr.components.Component]:
-        """What `restored_values` sets, in its order."""
-        return [
-            self.prompt,
-            self.negative_prompt,
-            self.seed,
-            self.randomize,
-            self.aspect,
-            self.width,
-            self.height,
-            self.steps,
-            self.guidance,
-            self.sequence_length,
-        ]
+        """What `restored` sets."""
+        return [*self.by_parameter.values(), self.aspect]
 
-
-def restored_values(request: GenerationRequest) -> list:
-    """Values for `Controls.restorable` that reproduce `request` (its seed, not a random one)."""
-    return [
-        request.prompt,
-        request.negative_prompt,
-        request.seed,
-        False,
-        preset_for(request.width, request.height),
-        request.width,
-        request.height,
-        request.steps,
-        request.guidance_scale,
-        request.max_sequence_length,
-    ]
+    def restored(self, request: GenerationRequest) -> dict:
+        """Values for `restorable` that reproduce `request` (its seed, not a random one)."""
+        values = {self.by_parameter[name]: getattr(request, name) for name in PARAMETERS if name in REQUEST_FIELDS}
+        return {**values, self.randomize_seed: False, self.aspect: preset_for(request.width, request.height)}
 
 
 def _size_slider(label: str) -> gr.Slider:
@@ -132,16 +111,25 @@ def build_controls(examples: Sequence[str]) -> Controls:
         seed = gr.Number(0, label="Seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=4, elem_id="seed")
         random_seed = gr.Button("🎲", min_width=44, scale=0, elem_id="random-seed", elem_classes="tool")
         reuse_seed = gr.Button("♻️", min_width=44, scale=0, elem_id="reuse-seed", elem_classes="tool")
-        randomize = gr.Checkbox(True, label="Random seed", scale=2, elem_id="randomize")
+        randomize_seed = gr.Checkbox(True, label="Random seed", scale=2, elem_id="randomize")
     with gr.Accordion("Advanced", open=False):
-        guidance = gr.Slider(
-            GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE, step=0.1, label="Guidance scale", info=GUIDANCE_NOTE
+        guidance_scale = gr.Slider(
+            GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE, step=0.1, label="Guidance scale", info=GUIDANCE_NOTE,
+            elem_id="guidance",
         )
         negative_prompt = gr.Textbox(
-            "",
-            label="Negative prompt", placeholder="Used only when the guidance scale is above 1.", lines=2
+            "", label="Negative prompt", placeholder="Used only when the guidance scale is above 1.", lines=2,
+            elem_id="negative-prompt",
         )
-        sequence_length = gr.Slider(
+        with gr.Row():
+            variation_seed = gr.Number(
+                0, label="Variation seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, elem_id="variation-seed"
+            )
+            variation_strength = gr.Slider(
+                0.0, 1.0, 0.0, step=0.01, label="Variation strength", info=VARIATION_NOTE,
+                elem_id="variation-strength",
+            )
+        max_sequence_length = gr.Slider(
             SEQUENCE_MIN,
             SEQUENCE_MAX,
             DEFAULT_SEQUENCE_LENGTH,
@@ -149,12 +137,13 @@ def build_controls(examples: Sequence[str]) -> Controls:
             precision=0,
             label="T5 prompt length (tokens)",
             info="Longer prompts are cut here; CLIP reads the first 77 tokens whatever this is.",
+            elem_id="sequence-length",
         )
     gr.Examples([[text] for text in examples], inputs=[prompt], label="Examples", examples_per_page=8)
     last_seed = gr.State(None)
     controls = Controls(
-        prompt, generate, stop, aspect, width, height, steps, seed, randomize, random_seed, reuse_seed, last_seed,
-        guidance, negative_prompt, sequence_length,
+        prompt, generate, stop, aspect, width, height, steps, seed, randomize_seed, random_seed, reuse_seed,
+        last_seed, guidance_scale, negative_prompt, max_sequence_length, variation_seed, variation_strength,
     )
     _wire(controls)
     return controls
@@ -180,5 +169,5 @@ def _wire(controls: Controls) -> None:
         controls.aspect,
         **private,
     )
-    controls.random_seed.click(lambda: True, None, controls.randomize, **private)
-    controls.reuse_seed.click(_reuse_seed, controls.last_seed, [controls.seed, controls.randomize], **private)
+    controls.random_seed.click(lambda: True, None, controls.randomize_seed, **private)
+    controls.reuse_seed.click(_reuse_seed, controls.last_seed, [controls.seed, controls.randomize_seed], **private)

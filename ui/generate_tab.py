@@ -1,4 +1,4 @@
-"""The Generate tab: live preview, final PNG, status with progress, and the session's history."""
+"""The Generate tab and its one handler, which is also the public `/generate` endpoint."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ui.controls import Controls, restored_values
+from ui.controls import Controls
 from ui.errors import shown_as_toast
-from ui.runs import Runner, SavedImage, build_request, gallery_items
+from ui.history import History, add_to_history, build_history
+from ui.requests import inputs_for, request_from
+from ui.runs import Runner, SavedImage
+from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate
 from ui.status import status_message, status_progress
+from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
-from ui.zerogpu import estimated_seconds, on_gpu
+from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
+from pipeline.errors import RequestError
 
-HISTORY_SIZE = 24
-TAB_ID = "generate"
+TAB_ID = GENERATE_TAB_ID
 READY = "Ready. Type a prompt and press Enter."
 
 
@@ -23,15 +27,15 @@ READY = "Ready. Type a prompt and press Enter."
 class GenerateTab:
     """The components of the Generate tab."""
 
-    status: gr.HTML
+    status: StatusLine
     image: gr.Image
-    history: gr.Gallery
-    history_state: gr.State
+    history: History
+    result: gr.State
 
 
 def build_generate_tab() -> GenerateTab:
     """Lay out the tab (call inside it)."""
-    status = gr.HTML(status_message(READY), elem_id="status")
+    status = StatusLine(status_message(READY), elem_id="status")
     image = gr.Image(
         label="Image",
         type="filepath",
@@ -41,37 +45,8 @@ def build_generate_tab() -> GenerateTab:
         height=640,
         elem_id="result-image",
     )
-    history = gr.Gallery(
-        label="History (this session; select one to restore its settings)",
-        format="png",
-        columns=8,
-        height=150,
-        fit_columns=False,
-        allow_preview=False,
-        interactive=False,
-        elem_id="history",
-    )
-    return GenerateTab(status, image, history, gr.State([]))
-
-
-@dataclass(frozen=True)
-class SendToGenerate:
-    """Where a chosen image goes: its settings into the column, itself into the Generate tab."""
-
-    controls: Controls
-    tab: GenerateTab
-    tabs: gr.Tabs
-
-    @property
-    def outputs(self) -> list:
-        """The components `values` sets."""
-        return [*self.controls.restorable, self.tab.image, self.tab.status, self.tabs]
-
-    def values(self, saved: SavedImage) -> list:
-        """The settings of `saved`, its image, a status line, and the Generate tab selected."""
-        seed = saved.request.seed
-        status = status_message(f"Settings of seed <b>{seed}</b> restored; press Generate to make it again.")
-        return [*restored_values(saved.request), saved.path, status, gr.Tabs(selected=TAB_ID)]
+    history = build_history()
+    return GenerateTab(status, image, history, gr.State(None))
 
 
 def finished_status(saved: SavedImage, seconds: float) -> str:
@@ -82,48 +57,60 @@ def finished_status(saved: SavedImage, seconds: float) -> str:
     )
 
 
-def generation_seconds(prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale, *_) -> int:
-    """ZeroGPU duration of a single generation (same arguments as the handlers)."""
-    return estimated_seconds(1, steps, width, height, guidance_scale)
+def generation_seconds(**arguments) -> int:
+    """ZeroGPU duration of one generation; the fixed time for an invalid request (the handler says why)."""
+    try:
+        return estimated_seconds([request_from(arguments)])
+    except (RequestError, TypeError):
+        return SECONDS_FIXED
 
 
-def wire_generate_tab(send: SendToGenerate, runner: Runner) -> None:
-    """Generate (button or Enter), Stop, and restoring from the history."""
-    controls, tab = send.controls, send.tab
+def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner) -> None:
+    """Generate (button or Enter; also the `/generate` API), Stop, and restoring from the history."""
 
     @on_gpu(generation_seconds)
-    def generate_image(
-        prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale, sequence_length,
-        history, progress=gr.Progress(),
+    def generate(
+        prompt: str,
+        negative_prompt: str,
+        seed: int,
+        randomize_seed: bool,
+        width: int,
+        height: int,
+        steps: int,
+        guidance_scale: float,
+        variation_seed: int,
+        variation_strength: float,
+        max_sequence_length: int,
+        progress=gr.Progress(),
     ):
+        """Generate one image. Streams a preview after every step, then the final PNG (with its
+        parameters in the metadata); the second value is the seed used."""
         started = time.perf_counter()
         with shown_as_toast():
-            request = build_request(
-                prompt, negative_prompt, seed, randomize_seed, width, height, steps, guidance_scale,
-                max_sequence_length=sequence_length,
-            )
-            yield gr.skip(), request.seed, gr.skip(), status_message("Starting"), gr.skip(), gr.skip()
+            request = request_from(locals())
+            # The seed first; and from here on a cancel can close this generator (Gradio closes
+            # a generator only once it has yielded).
+            yield None, request.seed, gr.skip(), status_message("Starting"), None
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
-                    history = [frame, *history][:HISTORY_SIZE]
                     status = finished_status(frame, time.perf_counter() - started)
-                    yield frame.path, request.seed, request.seed, status, gallery_items(history), history
+                    yield frame.path, request.seed, request.seed, status, frame
                 else:
-                    yield frame.previews[0], request.seed, gr.skip(), status_progress(frame), gr.skip(), gr.skip()
+                    yield frame.previews[0], request.seed, gr.skip(), status_progress(frame), gr.skip()
 
-    stoppable_gpu_event(
+    event = stoppable_gpu_event(
         [controls.generate.click, controls.prompt.submit],
         controls.generate,
         controls.stop,
-        fn=generate_image,
-        inputs=[*controls.request_inputs, tab.history_state],
-        outputs=[tab.image, controls.seed, controls.last_seed, tab.status, tab.history, tab.history_state],
-        api_name="generate_image",
-        api_visibility="private",
+        fn=generate,
+        inputs=inputs_for(generate, controls.by_parameter),
+        outputs=[tab.image, controls.seed, controls.last_seed, tab.status, tab.result],
+        api_name="generate",
         show_progress_on=tab.status,
+        # The request's own validation answers, naming the field (a slider's preprocessing would
+        # only say "Value 0 is less than minimum value 256", and round 1024.5).
+        preprocess=False,
     )
-
-    def restore_from_history(history: list[SavedImage], selected: gr.SelectData):
-        return send.values(history[selected.index])
-
-    tab.history.select(restore_from_history, tab.history_state, send.outputs, api_visibility="private", queue=False)
+    history = tab.history
+    event.success(add_to_history, [tab.result, history.images], [history.gallery, history.images], api_visibility="private")
+    history.gallery.select(send.on_select, history.images, send.outputs, api_visibility="private", queue=False)

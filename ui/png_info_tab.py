@@ -9,8 +9,8 @@ import gradio as gr
 from pipeline.errors import RequestError
 from pipeline.metadata import format_infotext, read_request
 from ui.errors import warn
-from ui.generate_tab import SendToGenerate
 from ui.runs import SavedImage
+from ui.send_to_generate import SendToGenerate
 
 TAB_ID = "png-info"
 

@@ -13,10 +13,13 @@ from pipeline import Finished, Preview
 
 @dataclass(frozen=True)
 class Step:
-    """Where a run stands after a step: the previews of the running batch, the fraction done, and
-    a line such as "Step 3/4 · ETA 0.4 s"."""
+    """Where a run stands after a step: the previews of the running batch and their positions in
+    the run's requests, the fraction done, and a line such as "Step 3/4 · ETA 0.4 s"."""
 
     previews: list[Image.Image]
+    indices: tuple[int, ...]
+    step: int
+    total_steps: int
     fraction: float
     text: str
 
@@ -48,7 +51,7 @@ class RunProgress:
             first = self._images_done + 1
             text = f"Images {first}-{first + len(preview.requests) - 1} of {self._images} · {text}"
         self._progress(fraction, desc=text)
-        return Step(preview.images, fraction, text)
+        return Step(preview.images, preview.indices, preview.step, preview.total_steps, fraction, text)
 
     def finished(self, finished: Finished) -> None:
         """After a batch: its work is done."""

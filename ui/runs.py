@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipeline import Engine, Finished, GenerationRequest, Preview
+from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from ui.errors import warn
 from ui.progress import RunProgress, Step
 from ui.store import ImageStore
@@ -21,38 +22,29 @@ class SavedImage:
     request: GenerationRequest
 
 
-def caption(request: GenerationRequest, with_steps: bool = False) -> str:
-    """The label of an image in galleries and grids: its seed, and its steps when they vary."""
-    return f"seed {request.seed} · {request.steps} steps" if with_steps else f"seed {request.seed}"
+@dataclass(frozen=True)
+class SavedBatch:
+    """A finished batch: its saved images and their positions in the requests that were run."""
+
+    indices: tuple[int, ...]
+    images: list[SavedImage]
 
 
-def gallery_items(images: Sequence[SavedImage], with_steps: bool = False) -> list[tuple[str, str]]:
+def caption(request: GenerationRequest) -> str:
+    """The label of an image in galleries: its seed, and each setting that is not the default."""
+    parts = [f"seed {request.seed}"]
+    if request.steps != DEFAULT_STEPS:
+        parts.append(f"{request.steps} steps")
+    if request.guidance_scale != DEFAULT_GUIDANCE:
+        parts.append(f"guidance {request.guidance_scale:g}")
+    if request.variation_strength:
+        parts.append(f"variation {request.variation_strength:g} of seed {request.variation_seed}")
+    return " · ".join(parts)
+
+
+def gallery_items(images: Sequence[SavedImage]) -> list[tuple[str, str]]:
     """Gallery values: each image's PNG and its caption."""
-    return [(saved.path, caption(saved.request, with_steps)) for saved in images]
-
-
-def build_request(
-    prompt: str,
-    negative_prompt: str,
-    seed: int | None,
-    randomize_seed: bool,
-    width: int,
-    height: int,
-    steps: int,
-    guidance_scale: float,
-    **extra,
-) -> GenerationRequest:
-    """A validated request from the values of the Generate controls (or of an API call)."""
-    return GenerationRequest.create(
-        prompt=prompt,
-        negative_prompt=negative_prompt or "",
-        seed=None if randomize_seed else seed,
-        width=width,
-        height=height,
-        steps=steps,
-        guidance_scale=guidance_scale,
-        **extra,
-    )
+    return [(saved.path, caption(saved.request)) for saved in images]
 
 
 class Runner:
@@ -66,29 +58,16 @@ class Runner:
         """A `Step` (with the preview) after each step, then the saved image."""
         tracker = RunProgress(progress, images=1, steps_per_image=request.steps)
         for event in self._saved(self.engine.generate(request), tracker):
-            if isinstance(event, Step):
-                yield event
-            else:
-                yield from event
+            yield event if isinstance(event, Step) else event.images[0]
 
-    def compare(
-        self, request: GenerationRequest, seeds: Sequence[int], steps: Sequence[int], progress: gr.Progress
-    ) -> Iterator[Step | list[SavedImage]]:
-        """A `Step` after each step; after each batch, every image saved so far (seed order, then
-        the next step count)."""
-        step_counts = list(steps) or [request.steps]
+    def compare(self, requests: Sequence[GenerationRequest], progress: gr.Progress) -> Iterator[Step | SavedBatch]:
+        """A `Step` after each step; after each batch, its saved images and their positions in `requests`."""
         tracker = RunProgress(
-            progress, images=len(seeds) * len(step_counts), steps_per_image=sum(step_counts) / len(step_counts)
+            progress, images=len(requests), steps_per_image=sum(request.steps for request in requests) / len(requests)
         )
-        saved: list[SavedImage] = []
-        for event in self._saved(self.engine.compare(request, seeds, step_counts), tracker):
-            if isinstance(event, Step):
-                yield event
-            else:
-                saved += event
-                yield list(saved)
+        yield from self._saved(self.engine.compare(requests), tracker)
 
-    def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | list[SavedImage]]:
+    def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | SavedBatch]:
         """A `Step` per preview, and each batch's images once saved; each warning shown once."""
         shown: set[str] = set()
         for event in events:
@@ -100,4 +79,5 @@ class Runner:
                 if warning not in shown:
                     shown.add(warning)
                     warn(warning)
-            yield [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
+            images = [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
+            yield SavedBatch(event.indices, images)

@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 from gradio.utils import get_upload_folder
-from PIL import Image
 
 from pipeline import GeneratedImage
 from pipeline.errors import GenerationError
@@ -40,12 +39,12 @@ class ImageStore:
         with self._reported():
             return save_png_atomically(self.folder, generated.image, generated.request, generated.model)
 
-    def save_grid(self, grid: Image.Image) -> Path:
-        """A comparison grid as a plain PNG."""
+    def save_grid(self, png: bytes) -> Path:
+        """A comparison grid's PNG file (see `pipeline.grid.grid_png`)."""
         self._prune()
         path = self.folder / f"comparison-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.png"
         with self._reported():
-            grid.save(path, format="PNG", compress_level=3)
+            path.write_bytes(png)
         return path
 
     @contextmanager

@@ -8,11 +8,11 @@ import gradio as gr
 
 from pipeline import Engine
 from ui import compare_tab, generate_tab, png_info_tab
-from ui.api import register_api
-from ui.cli import ServerOptions, StudioOptions
 from ui.controls import build_controls
 from ui.footer import footer_text
+from ui.options import ServerOptions, StudioOptions
 from ui.runs import Runner
+from ui.send_to_generate import SendToGenerate
 from ui.store import ImageStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -46,11 +46,10 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
         gr.Markdown(footer_text(engine.info), elem_id="footer")
-        send = generate_tab.SendToGenerate(controls, generate, tabs)
-        generate_tab.wire_generate_tab(send, runner)
-        compare_tab.wire_compare_tab(controls, compare, send, runner, options.max_seeds)
+        send = SendToGenerate(controls, generate.image, generate.status, tabs)
+        generate_tab.wire_generate_tab(controls, generate, send, runner)
+        compare_tab.wire_compare_tab(controls, compare, generate.history, send, runner, options.max_seeds)
         png_info_tab.wire_png_info_tab(png_info, send)
-        register_api(controls, generate, compare, runner, options.max_seeds)
     return app
 
 

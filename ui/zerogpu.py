@@ -1,44 +1,54 @@
 """ZeroGPU support: on a ZeroGPU Space the generation handlers run under `spaces.GPU`, with a
 duration estimated from the request. Anywhere else nothing is imported and nothing changes.
 
-Import this module before the model loads: on ZeroGPU, `spaces` must patch torch before CUDA starts.
+app.py imports this module first: `spaces` must patch torch before anything imports torch, so
+this module imports neither torch, diffusers, huggingface_hub nor `pipeline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import os
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from pipeline.loader import on_zero_gpu
-from pipeline.request import CFG_THRESHOLD
-
 Handler = TypeVar("Handler", bound=Callable)
+
+# Hugging Face sets this variable on ZeroGPU Spaces.
+ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+if ON_ZEROGPU:
+    import spaces
 
 # Generous for SD3.5 Large on a ZeroGPU slice (about 0.2 s per megapixel-step in bf16), plus
 # the time to move the weights onto the GPU for the first call.
 SECONDS_FIXED = 15
 SECONDS_PER_MEGAPIXEL_STEP = 0.5
 
-ON_ZEROGPU = on_zero_gpu()
-if ON_ZEROGPU:
-    import spaces
 
+def estimated_seconds(requests: Iterable) -> int:
+    """GPU seconds to ask for: the fixed time plus, per image, steps x megapixels, doubled by
+    classifier-free guidance. `requests` are `GenerationRequest`s (any objects with their fields)."""
+    from pipeline.request import CFG_THRESHOLD  # called by then: torch is loaded
 
-def estimated_seconds(images: int, steps: int, width: int, height: int, guidance_scale: float) -> int:
-    """GPU seconds to ask for: images x steps x megapixels, doubled by classifier-free guidance.
-
-    Values that are not numbers get the fixed time: the handler refuses them with a clear error.
-    """
-    try:
-        passes = 2 if guidance_scale > CFG_THRESHOLD else 1
-        work = images * steps * width * height / 2**20 * passes
-    except TypeError:
-        return SECONDS_FIXED
+    work = sum(
+        request.steps * request.width * request.height / 2**20 * (2 if request.guidance_scale > CFG_THRESHOLD else 1)
+        for request in requests
+    )
     return round(SECONDS_FIXED + work * SECONDS_PER_MEGAPIXEL_STEP)
 
 
 def on_gpu(duration: Callable[..., int]) -> Callable[[Handler], Handler]:
-    """`spaces.GPU(duration=duration)` on ZeroGPU; elsewhere the handler itself."""
-    if ON_ZEROGPU:
-        return spaces.GPU(duration=duration)
-    return lambda handler: handler
+    """`spaces.GPU` on ZeroGPU, with `duration` called with the handler's arguments by name;
+    elsewhere the handler itself."""
+    if not ON_ZEROGPU:
+        return lambda handler: handler
+
+    def decorate(handler: Handler) -> Handler:
+        signature = inspect.signature(handler)
+
+        def seconds(*args, **kwargs) -> int:
+            return duration(**signature.bind(*args, **kwargs).arguments)
+
+        return spaces.GPU(duration=seconds)(handler)
+
+    return decorate

@@ -1,5 +1,5 @@
-"""The command line of app.py. Every option can also be set by an environment variable, so a
-Hugging Face Space configures the app from its settings."""
+"""The command line of app.py, the one reader of the environment: every option can also be set
+by an environment variable, so a Hugging Face Space configures the app from its settings."""
 
 from __future__ import annotations
 
@@ -13,30 +13,10 @@ from pipeline import LoadOptions
 from pipeline.errors import ModelLoadError
 from pipeline.loader import MEMORY_MODES, QUANTIZATIONS
 from pipeline.seeds import DEFAULT_MAX_SEEDS
+from ui.options import DEFAULT_HOST, DEFAULT_MAX_QUEUE_SIZE, DEFAULT_PORT, ServerOptions, StudioOptions
+from ui.zerogpu import ON_ZEROGPU
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
-DEFAULT_MAX_QUEUE_SIZE = 20
 _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """How the web server listens: address, sharing, password and queue bound."""
-
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    share: bool = False
-    auth: tuple[str, str] | None = None
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
-
-
-@dataclass(frozen=True)
-class StudioOptions:
-    """What the interface needs besides the engine."""
-
-    max_seeds: int = DEFAULT_MAX_SEEDS
-    output_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +33,12 @@ def _credentials(text: str) -> tuple[str, str]:
     if not (user and colon and password):
         raise argparse.ArgumentTypeError(f"expected USER:PASSWORD, got {text!r}")
     return user, password
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in _TRUE + _FALSE:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in _TRUE
 
 
 def _positive(text: str) -> int:
@@ -78,15 +64,16 @@ class _Options:
         self._group = self._parser.add_argument_group(title)
 
     def value(self, flag: str, env: str, default, help: str, **kwargs) -> None:
-        """An option taking a value; a string default is converted by `type`, as typed values are."""
+        """An option taking a value; its default is `env`'s value when set, converted by `type` like a typed one."""
         self._group.add_argument(flag, default=self._environ.get(env, default), help=f"{help} [env {env}]", **kwargs)
 
     def switch(self, flag: str, env: str, default: bool, help: str) -> None:
-        """An on/off option (`--x` / `--no-x`)."""
+        """An on/off option (`--x` / `--no-x`) whose default `env` can set to true or false."""
         raw = self._environ.get(env)
-        if raw is not None and raw.lower() not in _TRUE + _FALSE:
-            self._parser.error(f"{env} must be true or false, got {raw!r}")
-        value = default if raw is None else raw.lower() in _TRUE
+        try:
+            value = default if raw is None else _boolean(raw)
+        except argparse.ArgumentTypeError as error:
+            self._parser.error(f"{env}: {error}")
         self._group.add_argument(
             flag, action=argparse.BooleanOptionalAction, default=value, help=f"{help} [env {env}]"
         )
@@ -100,10 +87,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         description="Turbo Studio: a web app for Stable Diffusion 3.5 Large Turbo.",
         epilog="Try the interface without a GPU or a download: python app.py --model tiny",
     )
-    try:
-        load = LoadOptions.from_env(environ)
-    except ModelLoadError as error:
-        parser.error(str(error))
+    load = LoadOptions()
     options = _Options(parser, environ)
     options.group("model")
     options.value("--model", "TURBO_STUDIO_MODEL", load.model, "hub id, diffusers folder, or 'tiny' (random, offline)")
@@ -142,17 +126,21 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
 def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppOptions:
     """The options of `argv` (the command line by default), falling back to `environ`."""
-    args = build_parser(environ).parse_args(argv)
-    load = LoadOptions.from_env(
-        environ,
-        model=args.model,
-        memory_mode=args.memory_mode,
-        text_encoder_3=args.t5,
-        quantization=args.quantization,
-        compile=args.compile,
-        warmup=args.warmup,
-        max_batch_size=args.batch_size,
-    )
+    parser = build_parser(environ)
+    args = parser.parse_args(argv)
+    try:
+        load = LoadOptions(
+            model=args.model,
+            memory_mode=args.memory_mode,
+            text_encoder_3=args.t5,
+            quantization=args.quantization,
+            compile=args.compile,
+            warmup=args.warmup,
+            max_batch_size=args.batch_size,
+            zero_gpu=ON_ZEROGPU,
+        )
+    except ModelLoadError as error:
+        parser.error(str(error))
     server = ServerOptions(
         host=args.host, port=args.port, share=args.share, auth=args.auth, max_queue_size=args.max_queue_size
     )

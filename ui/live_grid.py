@@ -1,0 +1,59 @@
+"""A comparison as it runs: every cell pending, previewing or finished, as gallery values."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from pipeline.comparison import Comparison
+from pipeline.grid import grid_png
+from ui.progress import Step
+from ui.runs import SavedBatch, SavedImage
+
+# What a cell not started yet shows: a flat grey square (the gallery scales it to the cell).
+PENDING = Image.new("RGB", (8, 8), (200, 200, 200))
+
+
+class LiveGrid:
+    """The cells of `comparison`, row by row: each shows its image, its latest preview, or PENDING."""
+
+    def __init__(self, comparison: Comparison):
+        self.comparison = comparison
+        self.saved: list[SavedImage | None] = [None] * len(comparison.requests)
+        self._previews: dict[int, tuple[Image.Image, str]] = {}  # cell -> its latest preview, "step 2/4"
+
+    @staticmethod
+    def is_step(frame: Step | SavedBatch) -> bool:
+        """True for a step's previews, False for a finished batch."""
+        return isinstance(frame, Step)
+
+    def update(self, frame: Step | SavedBatch) -> None:
+        """Show a step's previews, or a finished batch's images, in their cells."""
+        if isinstance(frame, Step):
+            for index, preview in zip(frame.indices, frame.previews):
+                self._previews[index] = (preview, f"step {frame.step}/{frame.total_steps}")
+            return
+        for index, saved in zip(frame.indices, frame.images):
+            self.saved[index] = saved
+            self._previews.pop(index, None)
+
+    def gallery(self) -> list[tuple]:
+        """Gallery values, row by row: (image, caption) with the cell's state in the caption."""
+        values = []
+        for index, cell in enumerate(self.comparison.cells):
+            if self.saved[index] is not None:
+                values.append((self.saved[index].path, cell.caption))
+            elif index in self._previews:
+                preview, step = self._previews[index]
+                values.append((preview, f"{cell.caption} · {step}"))
+            else:
+                values.append((PENDING, f"{cell.caption} · waiting"))
+        return values
+
+    def png(self, model: str) -> bytes:
+        """The labelled grid PNG of the finished cells (cells not finished are marked so)."""
+        return grid_png(self.comparison, [None if saved is None else _opened(saved.path) for saved in self.saved], model)
+
+
+def _opened(path: str) -> Image.Image:
+    with Image.open(path) as image:
+        return image.copy()
