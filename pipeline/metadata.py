@@ -138,6 +138,11 @@ def read_request(source: Source) -> tuple[GenerationRequest, str]:
     )
 
 
+def read_text_chunks(source: Source) -> dict:
+    """The text chunks of an image (a path, PNG bytes or a PIL image), checked as `read_request` checks them."""
+    return source.info if isinstance(source, Image.Image) else _png_text_chunks(source)
+
+
 def _quote(value: str) -> str:
     """`value` as it stands in the parameter line, JSON-quoted when it would be ambiguous."""
     if any(character in value for character in ',":\n') or value != value.strip():

@@ -1,4 +1,4 @@
-"""Seed and step lists for the seed comparison, parsed from what the user types.
+"""Seed lists for comparisons, parsed from what the user types.
 
 Entries are whole numbers (`42`) or inclusive ranges (`100-107`), separated by commas,
 semicolons, spaces or newlines. Duplicates are dropped, keeping the first occurrence.
@@ -8,42 +8,24 @@ Every problem raises `RequestError` saying what was wrong and what is allowed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from pipeline.errors import RequestError
-from pipeline.request import SEED_MAX, SEED_MIN, STEPS_MAX, STEPS_MIN
+from pipeline.request import SEED_MAX, SEED_MIN
 
 DEFAULT_MAX_SEEDS = 64
-MAX_STEP_VALUES = 6
 
 _SEPARATOR = re.compile(r"\s*[,;]\s*|\s+")
 _DASH = re.compile(r"\s*-\s*")
 _ENTRY = re.compile(r"([0-9]+)(?:-([0-9]+))?")
-
-
-@dataclass(frozen=True)
-class _Axis:
-    """What a list holds: its name in messages and the bounds of its values."""
-
-    name: str
-    plural: str
-    low: int
-    high: int
-
-    @property
-    def allowed(self) -> str:
-        return f"{self.plural} are whole numbers from {self.low} to {self.high}"
-
-
-_SEEDS = _Axis("Seed", "seeds", SEED_MIN, SEED_MAX)
-_STEPS = _Axis("Step", "step counts", STEPS_MIN, STEPS_MAX)
+_ALLOWED = f"seeds are whole numbers from {SEED_MIN} to {SEED_MAX}"
 
 
 def parse_seed_list(text: str, max_count: int = DEFAULT_MAX_SEEDS) -> list[int]:
     """The seeds in `text`, e.g. "1, 5-8, 42", in order and without duplicates."""
     if not text.strip():
         raise RequestError("The seed list is empty: enter seeds like 1, 7, 42 or a range like 100-107.")
-    return _parse_list(text, _SEEDS, max_count)
+    entries = _SEPARATOR.split(_DASH.sub("-", text.strip()))
+    return _expand([_entry(entry, max_count) for entry in entries], max_count)
 
 
 def seed_range(start: int, count: int, max_count: int = DEFAULT_MAX_SEEDS) -> list[int]:
@@ -52,27 +34,15 @@ def seed_range(start: int, count: int, max_count: int = DEFAULT_MAX_SEEDS) -> li
         raise RequestError(f"The first seed must be a whole number from {SEED_MIN} to {SEED_MAX}, got {start!r}.")
     if not _whole_between(count, 1, max_count):
         raise RequestError(f"The number of seeds must be from 1 to {max_count}, got {count!r}.")
-    return list(_span(start, start + count - 1, _SEEDS, max_count))
-
-
-def parse_step_list(text: str) -> list[int]:
-    """The step counts in `text`, e.g. "1, 2, 4"; an empty text gives an empty list (no steps axis)."""
-    if not text.strip():
-        return []
-    return _parse_list(text, _STEPS, MAX_STEP_VALUES)
+    return list(_span(start, start + count - 1, max_count))
 
 
 def _whole_between(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def _parse_list(text: str, axis: _Axis, max_count: int) -> list[int]:
-    """Every entry of `text` checked, each range's size bounded before it is expanded."""
-    entries = _SEPARATOR.split(_DASH.sub("-", text.strip()))
-    return _expand([_entry(entry, axis, max_count) for entry in entries], axis, max_count)
-
-
-def _entry(entry: str, axis: _Axis, max_count: int) -> range:
+def _entry(entry: str, max_count: int) -> range:
+    """The seeds of one entry, checked, its size bounded before it is expanded."""
     match = _ENTRY.fullmatch(entry)
     if match is None:
         problem = (
@@ -81,42 +51,41 @@ def _entry(entry: str, axis: _Axis, max_count: int) -> range:
             else "an entry is empty (two separators in a row, or one at the start or end)"
         )
         raise RequestError(
-            f"In the {axis.name.lower()} list, {problem}; write numbers like 42 or ranges like 100-107, "
-            f"separated by commas ({axis.allowed})."
+            f"In the seed list, {problem}; write numbers like 42 or ranges like 100-107, "
+            f"separated by commas ({_ALLOWED})."
         )
-    start = _value(match[1], axis)
-    end = start if match[2] is None else _value(match[2], axis)
-    return _span(start, end, axis, max_count)
+    start = _value(match[1])
+    end = start if match[2] is None else _value(match[2])
+    return _span(start, end, max_count)
 
 
-def _value(digits: str, axis: _Axis) -> int:
+def _value(digits: str) -> int:
     significant = digits.lstrip("0") or "0"
     # Checking the length first keeps int() away from numbers with thousands of digits.
-    if len(significant) > len(str(axis.high)) or not axis.low <= int(significant) <= axis.high:
+    if len(significant) > len(str(SEED_MAX)) or not SEED_MIN <= int(significant) <= SEED_MAX:
         shown = digits if len(digits) <= 20 else f"{digits[:20]}... ({len(digits)} digits)"
-        raise RequestError(f"{axis.name} {shown} is out of range: {axis.allowed}.")
+        raise RequestError(f"Seed {shown} is out of range: {_ALLOWED}.")
     return int(significant)
 
 
-def _span(start: int, end: int, axis: _Axis, max_count: int) -> range:
+def _span(start: int, end: int, max_count: int) -> range:
     """The inclusive range start..end, refused when backwards or longer than `max_count`."""
-    if end > axis.high:
-        raise RequestError(f"The last {axis.name.lower()} would be {end}, out of range: {axis.allowed}.")
+    if end > SEED_MAX:
+        raise RequestError(f"The last seed would be {end}, out of range: {_ALLOWED}.")
     if end < start:
         raise RequestError(f"The range {start}-{end} goes backwards; write it as {end}-{start}.")
     if end - start + 1 > max_count:
-        raise _too_many(f"The range {start}-{end} has {end - start + 1} {axis.plural}", max_count)
+        raise _too_many(f"The range {start}-{end} has {end - start + 1} seeds", max_count)
     return range(start, end + 1)
 
 
-def _expand(spans: list[range], axis: _Axis, max_count: int) -> list[int]:
-    """The values of `spans` in order without duplicates, refused beyond `max_count`."""
+def _expand(spans: list[range], max_count: int) -> list[int]:
+    """The seeds of `spans` in order without duplicates, refused beyond `max_count`."""
     values: dict[int, None] = {}
     for span in spans:
         values.update(dict.fromkeys(span))
         if len(values) > max_count:
-            problem = f"The {axis.name.lower()} list has more than {max_count} different {axis.plural}"
-            raise _too_many(problem, max_count)
+            raise _too_many(f"The seed list has more than {max_count} different seeds", max_count)
     return list(values)
 
 

@@ -1,4 +1,4 @@
-"""Seed and step lists typed by the user."""
+"""Seed lists typed by the user."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import RequestError
 from pipeline.request import SEED_MAX
-from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list, parse_step_list, seed_range
+from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list, seed_range
 
 
 @pytest.mark.parametrize(
@@ -95,27 +95,3 @@ def test_seed_range():
 def test_invalid_seed_ranges(start, count, message):
     with pytest.raises(RequestError, match=message):
         seed_range(start, count)
-
-
-@pytest.mark.parametrize(
-    "text, steps",
-    [("", []), ("  ", []), ("4", [4]), ("1, 2, 4", [1, 2, 4]), ("1-4, 8", [1, 2, 3, 4, 8]), ("2 2 12", [2, 12])],
-)
-def test_valid_step_lists(text, steps):
-    assert parse_step_list(text) == steps
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("0", "Step 0 is out of range: step counts are whole numbers from 1 to 12"),
-        ("13", "Step 13 is out of range"),
-        ("1-12", "range 1-12 has 12 step counts; at most 6"),
-        ("1, 2, 3, 4, 5, 6, 7", "more than 6 different step counts"),
-        ("4,,8", "In the step list, an entry is empty"),
-        ("four", "'four' is neither"),
-    ],
-)
-def test_invalid_step_lists(text, message):
-    with pytest.raises(RequestError, match=message):
-        parse_step_list(text)
