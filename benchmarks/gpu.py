@@ -211,8 +211,8 @@ def run_phases(pipe, prompt: str, seeds: list[int], size: int, cuda: bool) -> di
 def engine_run(engine: Engine, prompt: str, seeds: list[int], size: int, previews: bool) -> tuple[float, GeneratedImage]:
     """Seconds for the engine to make one batch of `seeds` (a new prompt: the text encoders run), and an image."""
     started = time.perf_counter()
-    finished = [event for event in engine.compare(common.make_request(size, prompt), seeds, previews=previews)
-                if isinstance(event, Finished)]
+    requests = [common.make_request(size, prompt).with_seed(seed) for seed in seeds]
+    finished = [event for event in engine.compare(requests, previews=previews) if isinstance(event, Finished)]
     return time.perf_counter() - started, finished[-1].images[0]
 
 

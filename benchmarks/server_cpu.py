@@ -165,7 +165,8 @@ def comparison_variants(client: Client, engine: Engine, settings: Settings) -> d
             client.predict(**generate_arguments(settings.size, seed), api_name="/generate")
 
     def direct_compare(run):
-        finished = [event for event in engine.compare(request, seeds) if isinstance(event, Finished)]
+        events = engine.compare([request.with_seed(seed) for seed in seeds])
+        finished = [event for event in events if isinstance(event, Finished)]
         assert sum(len(event.images) for event in finished) == len(seeds)
 
     def direct_singles(run):

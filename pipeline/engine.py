@@ -4,6 +4,9 @@ The pipeline (and its scheduler, which `set_timesteps` mutates) runs one batch a
 behind a lock; each batch runs on a worker thread whose step callback sends previews back to
 the caller's iterator. Closing the iterator, or setting the caller's `cancel` event, stops
 the batch after the current step and releases the pipeline at once.
+
+A batch is a list of requests that share one `GenerationRequest.batch_key` (one prompt, size,
+step count and guidance scale); `plan_batches` splits any list of requests into such batches.
 """
 
 from __future__ import annotations
@@ -13,14 +16,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from diffusers import StableDiffusion3Pipeline
+from PIL import Image
 
+from pipeline.batching import check_batch, plan_batches
 from pipeline.errors import GenerationCancelled, GenerationError, TurboStudioError
 from pipeline.events import Finished, GeneratedImage, Preview
-from pipeline.loader import LoadOptions, ModelInfo, load_pipeline, on_zero_gpu
+from pipeline.loader import LoadOptions, ModelInfo, load_pipeline
+from pipeline.noise import initial_noise
 from pipeline.previews import LatentRGBPreviewer, Previewer, estimate_clean_latents, load_previewer
 from pipeline.prompts import DEFAULT_CACHE_SIZE, PromptEncoder
 from pipeline.request import GenerationRequest
@@ -28,13 +35,83 @@ from pipeline.request import GenerationRequest
 logger = logging.getLogger(__name__)
 
 Event = Preview | Finished
+# The worker hands the caller's iterator events, exceptions, and finally `_DONE`.
+Emit = Callable[[object], None]
+ShouldStop = Callable[[], bool]
 _DONE = object()
 # How often a caller waiting for the pipeline checks whether it was cancelled.
 LOCK_POLL_SECONDS = 0.05
 
 
 class _Stopped(Exception):
-    """Raised inside the step callback to leave the pipeline between steps."""
+    """Raised inside the step callback to leave the pipeline between steps.
+
+    Why not `pipe._interrupt = True`: in diffusers' StableDiffusion3Pipeline.__call__ (0.42) that
+    flag only makes the loop `continue` past the remaining steps; __call__ then still VAE-decodes
+    the half-denoised latents at full size (20-30 % of a 4-step image) and post-processes them into
+    an image nobody wants, all while the pipeline lock is held, and returns it as if finished.
+    Raising leaves at once and says "cancelled" by itself. Its price: __call__'s last line,
+    `maybe_free_model_hooks()`, is skipped, so `_run_batch` calls it (see there).
+    """
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One batch on its way from the caller's iterator through the worker thread.
+
+    Attributes:
+        batch: the requests, all with one `batch_key`.
+        indices: the positions its events report.
+        previews: whether a preview is decoded after every step.
+        should_stop: whether the caller has left (closed the iterator or set its cancel event).
+        emit: hands the caller's iterator an event, an exception, and finally `_DONE`.
+    """
+
+    batch: list[GenerationRequest]
+    indices: tuple[int, ...]
+    previews: bool
+    should_stop: ShouldStop
+    emit: Emit
+
+
+class _StepCallback:
+    """diffusers' `callback_on_step_end` for one job: checks the last step for NaN or infinity,
+    emits a `Preview` of the clean-latent estimate after each step (when the job wants previews),
+    and leaves the loop as soon as the caller stops.
+
+    Args:
+        job: the batch being generated.
+        latents: its initial latents, from which the first step's estimate is made.
+        decode: turns clean-latent estimates into preview images, or None when that failed.
+    """
+
+    def __init__(
+        self, job: _Job, latents: torch.Tensor, decode: Callable[[torch.Tensor], list[Image.Image] | None]
+    ):
+        self._job = job
+        self._steps = job.batch[0].steps
+        self._previous = latents
+        self._decode = decode
+
+    def __call__(
+        self, pipe: StableDiffusion3Pipeline, index: int, timestep: torch.Tensor, tensors: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        current = tensors["latents"]
+        if index == self._steps - 1 and not torch.isfinite(current).all():
+            raise GenerationError(
+                "The model produced invalid values (NaN or infinity). Try another seed or size; "
+                "on a GPU, bfloat16 (the default) avoids this."
+            )
+        if self._job.previews:
+            sigmas = pipe.scheduler.sigmas
+            clean = estimate_clean_latents(self._previous, current, float(sigmas[index]), float(sigmas[index + 1]))
+            images = self._decode(clean)
+            if images is not None:
+                self._job.emit(Preview(index + 1, self._steps, images, self._job.batch, self._job.indices))
+            self._previous = current
+        if self._job.should_stop():
+            raise _Stopped
+        return tensors
 
 
 class Engine:
@@ -43,7 +120,7 @@ class Engine:
     Args:
         pipeline: a loaded `StableDiffusion3Pipeline` (see `Engine.load`).
         info: what was loaded, for display and for the images' metadata.
-        max_batch_size: images per transformer batch in seed comparisons (default 4).
+        max_batch_size: images per transformer batch in comparisons (default 4).
         previewer: decodes step previews; the latent-to-RGB map by default.
         prompt_cache_size: prompts whose embeddings are kept (default 32).
     """
@@ -66,12 +143,12 @@ class Engine:
 
     @classmethod
     def load(cls, options: LoadOptions | None = None) -> "Engine":
-        """Load the pipeline described by `options` (from the environment by default) and warm it up."""
-        options = options or LoadOptions.from_env()
+        """Load the pipeline described by `options` (the defaults: the real model) and warm it up."""
+        options = options or LoadOptions()
         pipeline, info = load_pipeline(options)
         previewer = load_previewer(options.preview_decoder, info.device, pipeline.dtype)
         engine = cls(pipeline, info, max_batch_size=options.max_batch_size, previewer=previewer)
-        if options.warmup and not on_zero_gpu():  # ZeroGPU lends the GPU only inside requests
+        if options.warmup and not options.zero_gpu:  # ZeroGPU lends the GPU only inside requests
             engine.warm_up()
         return engine
 
@@ -84,35 +161,64 @@ class Engine:
     def generate(
         self, request: GenerationRequest, *, previews: bool = True, cancel: threading.Event | None = None
     ) -> Iterator[Event]:
-        """Stream a `Preview` after every step (when `previews`), then one `Finished`."""
-        yield from self._stream([request], previews, cancel)
+        """Stream a `Preview` after every step (when `previews`), then one `Finished`; indices are `(0,)`."""
+        return self.run_batch([request], previews=previews, cancel=cancel)
 
     def compare(
         self,
-        request: GenerationRequest,
-        seeds: Sequence[int],
-        steps: Sequence[int] | None = None,
+        requests: Sequence[GenerationRequest],
         *,
         previews: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
-        """Stream `request` over `seeds` (× `steps` when given), one `Finished` per batch.
+        """Stream `requests` batch by batch, as `plan_batches` groups them (at most `max_batch_size`).
 
-        Each image has its own generator, so the image for a seed equals the single image
-        for that seed whatever its batch. Batches hold at most `max_batch_size` images.
+        Every image has its own generator, so it equals the single image of its request whatever
+        its batch. Each batch streams its previews, then one `Finished`; the events' `indices`
+        are positions in `requests`.
         """
-        for step_count in steps or [request.steps]:
-            variants = [request.with_steps(step_count).with_seed(seed) for seed in seeds]
-            for start in range(0, len(variants), self.max_batch_size):
-                yield from self._stream(variants[start : start + self.max_batch_size], previews, cancel)
+        requests = list(requests)
+        for indices in plan_batches(requests, self.max_batch_size):
+            batch = [requests[index] for index in indices]
+            yield from self.run_batch(batch, indices=indices, previews=previews, cancel=cancel)
+
+    def run_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        indices: Sequence[int] | None = None,
+        previews: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """Stream exactly one transformer batch: a `Preview` per step (when `previews`), then one `Finished`.
+
+        Args:
+            requests: one or more requests sharing one `batch_key`; otherwise `RequestError` is
+                raised at once. Their number is not capped: `max_batch_size` applies to `compare`.
+            indices: the positions the events report for `requests` (default 0, 1, ...), e.g.
+                their places in a larger comparison.
+            previews: decode a preview of every image after every step (default True).
+            cancel: set it to stop after the current step; the iterator raises `GenerationCancelled`.
+        """
+        batch = list(requests)
+        check_batch(batch)
+        positions = tuple(range(len(batch))) if indices is None else tuple(indices)
+        if len(positions) != len(batch):
+            raise ValueError(f"run_batch got {len(batch)} requests but {len(positions)} indices; give one per request.")
+        return self._stream(batch, positions, previews, cancel)
 
     def generate_images(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Run `request` to the end without previews and return its image(s)."""
         return [image for event in self.generate(request, previews=False) if isinstance(event, Finished) for image in event.images]
 
     def _stream(
-        self, batch: list[GenerationRequest], previews: bool, cancel: threading.Event | None
+        self,
+        batch: list[GenerationRequest],
+        indices: tuple[int, ...],
+        previews: bool,
+        cancel: threading.Event | None,
     ) -> Iterator[Event]:
+        """The events of `batch`, made on a worker thread; leaving this iterator stops the batch."""
         events: queue.SimpleQueue = queue.SimpleQueue()
         closed = threading.Event()
         stop = cancel if cancel is not None else threading.Event()
@@ -120,9 +226,8 @@ class Engine:
         def should_stop() -> bool:
             return closed.is_set() or stop.is_set()
 
-        worker = threading.Thread(
-            target=self._work, args=(batch, previews, should_stop, events.put), name="turbo-studio-generation", daemon=True
-        )
+        job = _Job(batch, indices, previews, should_stop, events.put)
+        worker = threading.Thread(target=self._work, args=(job,), name="turbo-studio-generation", daemon=True)
         worker.start()
         try:
             while (event := events.get()) is not _DONE:
@@ -133,27 +238,28 @@ class Engine:
             closed.set()
             worker.join()
 
-    def _work(self, batch, previews, should_stop, emit) -> None:
+    def _work(self, job: _Job) -> None:
+        """Run `job` on this worker thread, emitting its events, then any error, then `_DONE`."""
         try:
-            self._acquire(should_stop)
+            self._acquire(job.should_stop)
             try:
-                emit(self._run_batch(batch, previews, should_stop, emit))
+                job.emit(self._run_batch(job))
             finally:
                 self._lock.release()
         except _Stopped:
-            emit(GenerationCancelled("Generation stopped."))
+            job.emit(GenerationCancelled("Generation stopped."))
         except torch.OutOfMemoryError:
             self._free_memory()
-            emit(GenerationError(_out_of_memory_message(batch)))
+            job.emit(GenerationError(_out_of_memory_message(job.batch)))
         except TurboStudioError as error:
-            emit(error)
+            job.emit(error)
         except Exception as error:  # noqa: BLE001 - any failure becomes this caller's error only
             logger.exception("Generation failed")
-            emit(GenerationError(f"Generation failed: {type(error).__name__}: {error}"))
+            job.emit(GenerationError(f"Generation failed: {type(error).__name__}: {error}"))
         finally:
-            emit(_DONE)
+            job.emit(_DONE)
 
-    def _acquire(self, should_stop) -> None:
+    def _acquire(self, should_stop: ShouldStop) -> None:
         """Wait for the pipeline, giving up as soon as the caller stops waiting."""
         while not self._lock.acquire(timeout=LOCK_POLL_SECONDS):
             if should_stop():
@@ -168,7 +274,9 @@ class Engine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _run_batch(self, batch, previews, should_stop, emit) -> Finished:
+    def _run_batch(self, job: _Job) -> Finished:
+        """Generate `job` with the pipeline (the caller holds the lock) and return its images."""
+        batch = job.batch
         first = batch[0]
         started = time.perf_counter()
         pipe = self.pipeline
@@ -181,55 +289,38 @@ class Engine:
             negative = self.prompts.encode(first.negative_prompt, first.max_sequence_length)
             embeddings["negative_prompt_embeds"] = _repeat(negative.tokens, len(batch))
             embeddings["negative_pooled_prompt_embeds"] = _repeat(negative.pooled, len(batch))
-        generators = [torch.Generator("cpu").manual_seed(request.seed) for request in batch]
-        latents = pipe.prepare_latents(
-            len(batch),
+        latent_shape = (
             pipe.transformer.config.in_channels,
-            first.height,
-            first.width,
-            positive.tokens.dtype,
-            self.prompts.device,
-            generators,
+            first.height // pipe.vae_scale_factor,
+            first.width // pipe.vae_scale_factor,
         )
-        previous = {"latents": latents}
-
-        def on_step_end(pipe, index, timestep, tensors):
-            current = tensors["latents"]
-            if index == first.steps - 1 and not torch.isfinite(current).all():
-                raise GenerationError(
-                    "The model produced invalid values (NaN or infinity). Try another seed or size; "
-                    "on a GPU, bfloat16 (the default) avoids this."
-                )
-            if previews:
-                sigmas = pipe.scheduler.sigmas
-                clean = estimate_clean_latents(
-                    previous["latents"], current, float(sigmas[index]), float(sigmas[index + 1])
-                )
-                images = self._preview(clean)
-                if images is not None:
-                    emit(Preview(index + 1, first.steps, images, batch, time.perf_counter() - started))
-            previous["latents"] = current
-            if should_stop():
-                raise _Stopped
-            return tensors
-
-        images = pipe(
-            width=first.width,
-            height=first.height,
-            num_inference_steps=first.steps,
-            guidance_scale=first.guidance_scale,
-            latents=latents,
-            max_sequence_length=first.max_sequence_length,
-            callback_on_step_end=on_step_end,
-            **embeddings,
-        ).images
+        latents = initial_noise(batch, latent_shape, positive.tokens.dtype).to(self.prompts.device)
+        on_step_end = _StepCallback(job, latents, self._preview)
+        try:
+            images = pipe(
+                width=first.width,
+                height=first.height,
+                num_inference_steps=first.steps,
+                guidance_scale=first.guidance_scale,
+                latents=latents,
+                max_sequence_length=first.max_sequence_length,
+                callback_on_step_end=on_step_end,
+                **embeddings,
+            ).images
+        except BaseException:
+            # Leaving __call__ by raising (cancel, NaN, out of memory) skips its closing
+            # maybe_free_model_hooks(): under model offload the model last used (the transformer)
+            # would stay on the GPU with its hooks, beside the next prompt's text encoders.
+            pipe.maybe_free_model_hooks()
+            raise
         return Finished(
             images=[GeneratedImage(image, request, self.info.model) for image, request in zip(images, batch)],
             elapsed=time.perf_counter() - started,
+            indices=job.indices,
             warnings=list(positive.dropped_words),
         )
 
-    def _preview(self, latents: torch.Tensor) -> list | None:
+    def _preview(self, latents: torch.Tensor) -> list[Image.Image] | None:
         """The previewer's images of `latents`; None when it fails, since no preview is worth the image."""
         try:
             return self.previewer(latents)

@@ -14,19 +14,15 @@ class Preview:
     """The model's current estimate of the finished image(s), after `step` of `total_steps`.
 
     `images` are cheap decodes (1/8 of the final size for the latent-to-RGB previewer),
-    one per image of the batch, in the order of `requests`.
+    one per image of the batch, in the order of `requests`; `indices` are those images'
+    positions in the requests given to the engine (`(0,)` for `Engine.generate`).
     """
 
     step: int
     total_steps: int
     images: list[Image.Image]
     requests: list[GenerationRequest]
-    elapsed: float
-
-    @property
-    def eta(self) -> float:
-        """Seconds left, estimated from the pace so far."""
-        return self.elapsed / self.step * (self.total_steps - self.step)
+    indices: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -40,8 +36,10 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class Finished:
-    """A batch is done: its images, the prompt words that were dropped, and the time taken."""
+    """A batch is done: its images, the time taken, their positions in the requests given to the
+    engine (as `Preview.indices`), and the prompt words that were dropped."""
 
     images: list[GeneratedImage]
     elapsed: float
+    indices: tuple[int, ...]
     warnings: list[str] = field(default_factory=list)

@@ -61,8 +61,6 @@ class Previewer(Protocol):
 class LatentRGBPreviewer:
     """A 16x3 linear map: costs next to nothing, images at 1/8 of the final size."""
 
-    name = "latent-rgb"
-
     def __init__(self) -> None:
         self._factors = torch.tensor(SD3_LATENT_RGB_FACTORS)
         self._bias = torch.tensor(SD3_LATENT_RGB_BIAS)
@@ -76,8 +74,6 @@ class LatentRGBPreviewer:
 
 class TinyAutoencoderPreviewer:
     """TAESD3 (diffusers `AutoencoderTiny`): near-final previews at full size in a few ms on a GPU."""
-
-    name = "taesd3"
 
     def __init__(self, decoder) -> None:
         self._decoder = decoder

@@ -45,7 +45,6 @@ class PromptEncoder:
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], TextEmbedding] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
         self.misses = 0
 
     def encode(self, text: str, max_sequence_length: int) -> TextEmbedding:
@@ -54,7 +53,6 @@ class PromptEncoder:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                self.hits += 1
                 return self._cache[key]
         # encode_prompt has no no_grad of its own (only the pipeline's __call__ does): without this,
         # every cached embedding held the text encoders' autograd graph and activations alive.

@@ -10,13 +10,14 @@ import math
 import secrets
 from dataclasses import asdict, dataclass, fields, replace
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.errors import RequestError
 
 SIZE_MIN, SIZE_MAX, SIZE_MULTIPLE = 256, 1536, 16
 STEPS_MIN, STEPS_MAX = 1, 12
 GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 10.0
+VARIATION_STRENGTH_MIN, VARIATION_STRENGTH_MAX = 0.0, 1.0
 # Above this guidance the negative prompt is used: real classifier-free guidance, twice the work.
 CFG_THRESHOLD = 1.0
 SEED_MIN, SEED_MAX = 0, 2**32 - 1
@@ -71,12 +72,22 @@ def _size(name: str, value: Any) -> int:
     return number
 
 
-def _guidance(value: Any) -> float:
+def _bounded_real(name: str, value: Any, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise RequestError(f"Guidance scale must be a finite number, got {value!r}.")
-    if not GUIDANCE_MIN <= value <= GUIDANCE_MAX:
-        raise RequestError(f"Guidance scale must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {value:g}.")
+        raise RequestError(f"{name} must be a finite number, got {value!r}.")
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low:g} and {high:g}, got {value:g}.")
     return float(value)
+
+
+def _seed(name: str, value: Any) -> int:
+    number = _integer(name, value)
+    if not SEED_MIN <= number <= SEED_MAX:
+        raise RequestError(
+            f"{name} must be between {SEED_MIN} and {SEED_MAX}, got {number}; "
+            "ask for a random seed instead of using -1."
+        )
+    return number
 
 
 def _text(name: str, value: Any, *, required: bool) -> str:
@@ -95,6 +106,19 @@ def _text(name: str, value: Any, *, required: bool) -> str:
     return value
 
 
+class BatchKey(NamedTuple):
+    """What the images of one transformer batch share: one text encoding, one latent size, one
+    schedule and one guidance scale. Seeds and variations differ per image."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    max_sequence_length: int
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """Everything that determines an image. Build it with `GenerationRequest.create`.
@@ -107,6 +131,9 @@ class GenerationRequest:
         steps: 1 to 12 (default 4, what the Turbo model was distilled for).
         guidance_scale: 0 to 10 (default 0). Above 1 it doubles the work per step.
         max_sequence_length: T5 tokens kept from the prompt, 77 to 512 (default 256).
+        variation_seed: a second seed in the `seed` range (default 0), whose noise is mixed in.
+        variation_strength: 0 to 1 (default 0): how far the initial noise moves, by spherical
+            interpolation, from the noise of `seed` (0) to that of `variation_seed` (1).
     """
 
     prompt: str
@@ -117,18 +144,24 @@ class GenerationRequest:
     steps: int = DEFAULT_STEPS
     guidance_scale: float = DEFAULT_GUIDANCE
     max_sequence_length: int = DEFAULT_SEQUENCE_LENGTH
+    variation_seed: int = 0
+    variation_strength: float = 0.0
 
     def __post_init__(self) -> None:
         checked = {
             "prompt": _text("Prompt", self.prompt, required=True),
             "negative_prompt": _text("Negative prompt", self.negative_prompt, required=False),
-            "seed": _seed(self.seed),
+            "seed": _seed("Seed", self.seed),
             "width": _size("Width", self.width),
             "height": _size("Height", self.height),
             "steps": _bounded_integer("Steps", self.steps, STEPS_MIN, STEPS_MAX),
-            "guidance_scale": _guidance(self.guidance_scale),
+            "guidance_scale": _bounded_real("Guidance scale", self.guidance_scale, GUIDANCE_MIN, GUIDANCE_MAX),
             "max_sequence_length": _bounded_integer(
                 "T5 sequence length", self.max_sequence_length, SEQUENCE_MIN, SEQUENCE_MAX
+            ),
+            "variation_seed": _seed("Variation seed", self.variation_seed),
+            "variation_strength": _bounded_real(
+                "Variation strength", self.variation_strength, VARIATION_STRENGTH_MIN, VARIATION_STRENGTH_MAX
             ),
         }
         for name, value in checked.items():
@@ -147,6 +180,23 @@ class GenerationRequest:
         """True when guidance is above 1, which runs classifier-free guidance."""
         return self.guidance_scale > CFG_THRESHOLD
 
+    @property
+    def batch_key(self) -> BatchKey:
+        """The fields that must be equal for requests to share one transformer batch.
+
+        The negative prompt counts only when guidance uses it, so a comparison without
+        guidance batches images whatever their (ignored) negative prompts.
+        """
+        return BatchKey(
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt if self.uses_negative_prompt else "",
+            width=self.width,
+            height=self.height,
+            steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            max_sequence_length=self.max_sequence_length,
+        )
+
     def with_seed(self, seed: int) -> "GenerationRequest":
         """The same request with another seed."""
         return replace(self, seed=seed)
@@ -159,12 +209,3 @@ class GenerationRequest:
         """The fields as plain JSON-friendly values."""
         return asdict(self)
 
-
-def _seed(value: Any) -> int:
-    number = _integer("Seed", value)
-    if not SEED_MIN <= number <= SEED_MAX:
-        raise RequestError(
-            f"Seed must be between {SEED_MIN} and {SEED_MAX}, got {number}; "
-            "ask for a random seed instead of using -1."
-        )
-    return number

@@ -136,6 +136,16 @@ REQUEST_CASES = [
     Case("t5-length-76", "max_sequence_length", limits.SEQUENCE_MIN - 1,
          "T5 sequence length must be between 77 and 512, got 76"),
     Case("t5-length-513", "max_sequence_length", limits.SEQUENCE_MAX + 1, "got 513"),
+    # Variation seeds: engine only until `/generate` gains these arguments (issue 9); then add
+    # both fields to API_FIELDS below and these cases run through the app too.
+    Case("variation-strength-below-0", "variation_strength", -0.1,
+         "Variation strength must be between 0 and 1, got -0.1"),
+    Case("variation-strength-1.5", "variation_strength", 1.5, "Variation strength must be between 0 and 1, got 1.5"),
+    Case("variation-strength-nan", "variation_strength", math.nan,
+         "Variation strength must be a finite number, got nan"),
+    Case("variation-strength-string", "variation_strength", "x", "Variation strength must be a finite number, got 'x'"),
+    Case("variation-seed-minus-1", "variation_seed", -1,
+         "Variation seed must be between 0 and 4294967295, got -1; ask for a random seed"),
 ]
 
 # Odd prompts that are valid: they must generate and come back unchanged in the image's metadata.

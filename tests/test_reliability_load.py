@@ -108,7 +108,7 @@ def alone(engine, planned: Planned) -> list[np.ndarray]:
     if planned.api_name == "/generate":
         events = engine.generate(request, previews=False)
     else:
-        events = engine.compare(request, planned.seeds, previews=False)
+        events = engine.compare([request.with_seed(seed) for seed in planned.seeds], previews=False)
     return [pixels(image.image) for event in events if isinstance(event, Finished) for image in event.images]
 
 

@@ -35,6 +35,10 @@ VALID = [
     ("prompt", "x" * PROMPT_MAX_CHARS),
     ("prompt", "مرحبا 🌅 猫, \"quoted\"\nnew line"),
     ("negative_prompt", ""),
+    ("variation_seed", SEED_MAX),
+    ("variation_strength", 0.0),
+    ("variation_strength", 1),
+    ("variation_strength", 0.15),
 ]
 
 # The refused values come from the one table of bad inputs (tests/bad_inputs.py).
@@ -57,6 +61,7 @@ def test_invalid_values_say_what_is_wrong_and_what_is_allowed(field, value, mess
 def test_defaults_are_the_turbo_ones():
     request = GenerationRequest.create(prompt="a cat", seed=3)
     assert (request.width, request.height, request.steps, request.guidance_scale) == (1024, 1024, 4, 0.0)
+    assert (request.variation_seed, request.variation_strength) == (0, 0.0)
     assert not request.uses_negative_prompt
     assert GenerationRequest.create(prompt="a cat", seed=3, guidance_scale=1.5).uses_negative_prompt
 
@@ -79,3 +84,16 @@ def test_unknown_fields_are_rejected():
 @pytest.mark.parametrize(("value", "expected"), [(1000, (992, 1008)), (1024, (1024,)), (10, (256,)), (9999, (1536,))])
 def test_nearest_sizes(value, expected):
     assert nearest_sizes(value) == expected
+
+
+def test_batch_key_holds_what_one_batch_shares_and_not_what_differs_per_image():
+    request = GenerationRequest.create(prompt="a cat", seed=1, negative_prompt="blurry", guidance_scale=2.0)
+    assert request.batch_key == ("a cat", "blurry", 1024, 1024, 4, 2.0, 256)
+    per_image = {"seed": 2, "variation_seed": 3, "variation_strength": 0.5}
+    assert GenerationRequest.create(**{**request.to_dict(), **per_image}).batch_key == request.batch_key
+
+
+def test_batch_key_ignores_the_negative_prompt_when_guidance_does_not_use_it():
+    unguided = GenerationRequest.create(prompt="a cat", seed=1, negative_prompt="blurry")
+    assert unguided.batch_key.negative_prompt == ""
+    assert unguided.batch_key == GenerationRequest.create(prompt="a cat", seed=1).batch_key
