@@ -1,11 +1,11 @@
 """The one table of bad inputs, with the message fragment each must get.
 
 Every case is checked on the engine (`GenerationRequest`, `parse_seed_list`, `read_request`)
-and through the app: `/generate` and `/compare_seeds` with `gradio_client` and raw HTTP, and the
+and through the app: `/generate` and `/compare` with `gradio_client` and raw HTTP, and the
 PNG info upload as the page sends it. A case's `field` says where its value goes:
 
 - a request field (`prompt`, `width`, `seed`, ...): a `/generate` argument;
-- `seeds`: the seed list of `/compare_seeds`;
+- `seeds`: the seed list of `/compare`;
 - `upload`: the bytes of a file dropped on the PNG info tab.
 
 `message` is None for odd inputs that are valid (emoji, right-to-left text, control

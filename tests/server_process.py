@@ -28,16 +28,22 @@ from ui.studio import build_app, launch
 REPO = Path(__file__).resolve().parent.parent
 # Small and quick on the tiny model: what every reliability test asks for unless it needs more.
 QUICK = {"width": 256, "height": 256, "steps": 1, "guidance_scale": 0.0}
+# The parameters after the size and steps, at their defaults.
+ADVANCED = {"variation_seed": 0, "variation_strength": 0.0, "max_sequence_length": 256}
 
 
 def generate_args(prompt: str = "a lighthouse at dusk", seed: int = 1, **values) -> dict:
-    """Keyword arguments of the `/generate` endpoint: a fixed seed, small and quick by default."""
-    return {"prompt": prompt, "negative_prompt": "", "seed": seed, "randomize_seed": False, **QUICK, **values}
+    """Every argument of the `/generate` endpoint, in its order: a fixed seed, small and quick by default."""
+    arguments = {"prompt": prompt, "negative_prompt": "", "seed": seed, "randomize_seed": False, **QUICK, **ADVANCED}
+    return {**arguments, **values}
 
 
 def compare_args(prompt: str = "a lighthouse at dusk", seeds: str = "1-4", **values) -> dict:
-    """Keyword arguments of the `/compare_seeds` endpoint."""
-    return {"prompt": prompt, "seeds": seeds, **QUICK, **values}
+    """Every argument of the `/compare` endpoint, in its order: seeds only (no axis) by default."""
+    arguments = {
+        "prompt": prompt, "negative_prompt": "", "seeds": seeds, "axis": "none", "axis_values": "", **QUICK, **ADVANCED
+    }
+    return {**arguments, **values}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from app_server import (  # noqa: F401 (app_server is a fixture)
     wait_until,
 )
 from pipeline import GenerationRequest
+from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 from ui import zerogpu
 from cli import parse_args
@@ -56,13 +57,19 @@ def pixels(path: str) -> np.ndarray:
 
 def test_api_lists_exactly_the_two_documented_endpoints(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/generate", "/compare_seeds"}
+    assert set(endpoints) == {"/generate", "/compare"}
     names = [parameter["parameter_name"] for parameter in endpoints["/generate"]["parameters"]]
     assert names == [
-        "prompt", "negative_prompt", "seed", "randomize_seed", "width", "height", "steps", "guidance_scale"
+        "prompt", "negative_prompt", "seed", "randomize_seed", "width", "height", "steps", "guidance_scale",
+        "variation_seed", "variation_strength", "max_sequence_length",
     ]
-    names = [parameter["parameter_name"] for parameter in endpoints["/compare_seeds"]["parameters"]]
-    assert names == ["prompt", "seeds", "width", "height", "steps", "guidance_scale"]
+    assert [value["label"] for value in endpoints["/generate"]["returns"]] == ["Image", "Seed"]
+    names = [parameter["parameter_name"] for parameter in endpoints["/compare"]["parameters"]]
+    assert names == [
+        "prompt", "negative_prompt", "seeds", "axis", "axis_values", "width", "height", "steps", "guidance_scale",
+        "variation_seed", "variation_strength", "max_sequence_length",
+    ]
+    assert len(endpoints["/compare"]["returns"]) == 2  # the gallery and the grid file
 
 
 def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_server):  # noqa: F811
@@ -97,17 +104,34 @@ def test_random_seed_is_reported_and_reproducible(client):
     assert np.array_equal(pixels(path), pixels(again))
 
 
-def test_compare_seeds_gives_each_seed_the_image_generate_gives_it(client):
-    gallery = client.predict(
-        prompt=PROMPT, seeds="3, 5-6", width=SIZE, height=SIZE, steps=2, guidance_scale=0.0, api_name="/compare_seeds"
+@pytest.mark.parametrize(
+    ("axis", "values", "captions", "settings"),
+    [
+        ("none", "", ["seed 3", "seed 5"], [{}, {}]),
+        ("steps", "1, 2", ["seed 3 · 1 step", "seed 3 · 2 steps"], [{"steps": 1}, {"steps": 2}]),
+        ("guidance_scale", "0, 1.5", ["seed 3 · guidance 0", "seed 3 · guidance 1.5"],
+         [{"guidance_scale": 0.0}, {"guidance_scale": 1.5}]),
+        ("prompt_sr", "fox, owl", ["seed 3 · fox", "seed 3 · owl"], [{}, {"prompt": PROMPT.replace("fox", "owl")}]),
+    ],
+)
+def test_compare_gives_each_cell_the_image_generate_gives_it(client, axis, values, captions, settings):
+    gallery, grid = client.predict(
+        prompt=PROMPT, seeds="3, 5", axis=axis, axis_values=values, width=SIZE, height=SIZE, steps=2,
+        negative_prompt="blur", api_name="/compare",
     )
-    assert [item["caption"] for item in gallery] == ["seed 3", "seed 5", "seed 6"]
-    for item, seed in zip(gallery, (3, 5, 6)):
-        single, _ = generate(client, seed=seed, steps=2).result(timeout=60)
+    assert [item["caption"] for item in gallery][: len(captions)] == captions
+    for item, extra in zip(gallery, settings + settings):  # the second row (seed 5) like the first
+        request, _ = read_request(item["image"])
+        assert all(getattr(request, name) == value for name, value in extra.items()), item["caption"]
+        fields = ("prompt", "negative_prompt", "seed", "steps", "guidance_scale")
+        single, _ = generate(client, **{name: getattr(request, name) for name in fields}).result(timeout=60)
         # Batched and single runs differ by float rounding only (as in the engine's own test).
         difference = np.abs(pixels(item["image"]).astype(int) - pixels(single).astype(int)).max()
-        assert difference <= 2, f"seed {seed} differs from /generate by {difference}"
-        assert read_request(item["image"])[0].seed == seed
+        assert difference <= 2, f"{item['caption']} differs from /generate by {difference}"
+        assert read_request(single)[0] == request
+    cells = read_grid(grid).comparison.requests  # the grid file lists every cell's exact request
+    assert list(cells) == [read_request(item["image"])[0] for item in gallery]
+    assert {request.seed for request in cells} == {3, 5}
 
 
 @pytest.mark.parametrize(
@@ -125,9 +149,11 @@ def test_invalid_requests_fail_with_the_engine_message(client, values, message):
         generate(client, **{"seed": 1, **values}).result(timeout=60)
 
 
-def test_compare_seeds_refuses_more_seeds_than_the_cap(client):
+def test_compare_refuses_more_images_than_the_cap(client):
     with pytest.raises(AppError, match=f"at most {MAX_SEEDS}"):
-        client.predict(PROMPT, "1-100", SIZE, SIZE, 1, 0.0, api_name="/compare_seeds")
+        client.predict(prompt=PROMPT, seeds="1-100", width=SIZE, height=SIZE, steps=1, api_name="/compare")
+    with pytest.raises(AppError, match=f"at most {MAX_SEEDS} are allowed per comparison"):
+        client.predict(prompt=PROMPT, seeds=f"1-{MAX_SEEDS}", axis="steps", axis_values="1, 2", api_name="/compare")
 
 
 def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):  # noqa: F811
@@ -272,20 +298,20 @@ def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matchin
     monkeypatch.setattr(zerogpu, "spaces", SimpleNamespace(GPU=gpu), raising=False)
     app = build_app(engine)
 
-    # Each duration is called as ZeroGPU calls it: with the handler's inputs (here the
-    # components' initial values), then the progress tracker.
+    # Each duration is called as ZeroGPU calls it: with the handler's inputs (here a prompt, then
+    # the other components' initial values), then the progress tracker.
     seconds = {
-        block_fn.api_name: durations[block_fn.fn](*(component.value for component in block_fn.inputs), None)
+        block_fn.api_name: durations[block_fn.fn](PROMPT, *(component.value for component in block_fn.inputs[1:]), None)
         for block_fn in app.fns.values()
         if block_fn.fn in durations
     }
     fixed, per_megapixel_step = zerogpu.SECONDS_FIXED, zerogpu.SECONDS_PER_MEGAPIXEL_STEP
     assert seconds == {
         "generate": round(fixed + 4 * per_megapixel_step),  # one 1024x1024 image, 4 steps
-        "generate_image": round(fixed + 4 * per_megapixel_step),
-        "compare_seeds_ui": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
-        "compare_seeds": fixed,  # no seeds given: the handler will refuse the call
+        "compare": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
     }
+    handler = next(fn.fn for fn in app.fns.values() if fn.api_name == "compare")
+    assert durations[handler](PROMPT, "", "", "none", "", 1024, 1024, 4, 0.0, 0, 0.0, 256, None) == fixed  # no seeds
 
 
 def test_on_zerogpu_spaces_is_imported_before_torch_diffusers_and_the_hub(tmp_path):
@@ -310,6 +336,7 @@ def test_off_zerogpu_handlers_are_left_as_they_are():
 
     assert not zerogpu.ON_ZEROGPU
     assert zerogpu.on_gpu(lambda: 1)(handler) is handler
-    assert zerogpu.estimated_seconds(2, 4, 1024, 1024, 3.0) == round(
+    guided = GenerationRequest(prompt="a cat", guidance_scale=3.0)
+    assert zerogpu.estimated_seconds([guided, guided]) == round(
         zerogpu.SECONDS_FIXED + 2 * 4 * 2 * zerogpu.SECONDS_PER_MEGAPIXEL_STEP
     )

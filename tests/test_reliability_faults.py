@@ -134,7 +134,7 @@ def test_an_error_in_a_later_batch_keeps_the_images_already_finished(client, eng
     """Eight seeds are two batches of four: the first batch is saved, the second fails."""
     with transformer_hook(engine, Steps(fail_at=2, error=RuntimeError("injected fault"))):
         with pytest.raises(AppError, match="injected fault"):
-            client.predict(**compare_args(seeds="500-507"), api_name="/compare_seeds")
+            client.predict(**compare_args(seeds="500-507"), api_name="/compare")
     assert {500, 501, 502, 503} <= set(saved_seeds(outputs))
     assert not {504, 505, 506, 507} & set(saved_seeds(outputs))
     assert_recovered(client, outputs, seed=508)

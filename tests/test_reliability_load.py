@@ -21,6 +21,7 @@ from faults import Steps, transformer_hook
 from pipeline import Finished, GenerationRequest
 from pipeline.metadata import read_request
 from server_process import compare_args, generate_args, in_process, report
+from ui.requests import request_from
 
 CLIENTS, REQUESTS_PER_CLIENT, SEEDS_PER_COMPARE = 16, 5, 4
 # Each client has at most one request in the queue, so this size is never exceeded here.
@@ -42,8 +43,7 @@ class Planned:
 
     def request(self) -> GenerationRequest:
         """The engine request for the first (or only) image."""
-        values = {k: v for k, v in self.arguments.items() if k not in ("seeds", "randomize_seed")}
-        return GenerationRequest.create(**{"seed": self.seeds[0], **values})
+        return request_from(self.arguments, seed=self.seeds[0])
 
     @property
     def seeds(self) -> list[int]:
@@ -62,7 +62,7 @@ def plan(client: int) -> list[Planned]:
         cancel = (client + index) % 4 == 3
         if (client + index) % 2:
             arguments = compare_args(prompt, seeds=f"{seed}-{seed + SEEDS_PER_COMPARE - 1}", steps=2)
-            planned.append(Planned(client, index, "/compare_seeds", arguments, cancel))
+            planned.append(Planned(client, index, "/compare", arguments, cancel))
         else:
             guided = {"guidance_scale": 2.0, "negative_prompt": "fog"} if index == 4 else {}
             planned.append(Planned(client, index, "/generate", generate_args(prompt, seed, steps=2, **guided), cancel))
