@@ -50,6 +50,8 @@ _NUMBER_FIELDS = {
     "Seed": ("seed", int),
     "CFG scale": ("guidance_scale", float),
     "T5 length": ("max_sequence_length", int),
+    "Variation seed": ("variation_seed", int),
+    "Variation seed strength": ("variation_strength", float),
 }
 
 
@@ -64,6 +66,9 @@ def format_infotext(request: GenerationRequest, model: str) -> str:
         "Model": model,
         "T5 length": request.max_sequence_length,
     }
+    if request.variation_strength > 0:  # A1111's keys, which it also leaves out at strength 0
+        parameters["Variation seed"] = request.variation_seed
+        parameters["Variation seed strength"] = repr(request.variation_strength)
     lines = [request.prompt]
     if request.negative_prompt:
         lines.append(f"{_NEGATIVE_PREFIX} {request.negative_prompt}")

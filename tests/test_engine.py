@@ -241,6 +241,20 @@ def test_cancel_stops_between_steps_and_another_caller_is_unaffected(engine):
     assert np.array_equal(pixels(results["other"]), pixels(expected))
 
 
+def test_cancelling_a_comparison_keeps_the_batches_already_finished(engine):
+    requests = [request(seed=seed, steps=steps) for seed, steps in [(80, 1), (81, 6)]]
+    cancel = threading.Event()
+    seen = []
+    with pytest.raises(GenerationCancelled):
+        for event in engine.compare(requests, cancel=cancel):
+            seen.append((type(event), event.indices))
+            if isinstance(event, Preview) and event.indices == (1,) and event.step == 2:
+                cancel.set()
+    assert seen[:2] == [(Preview, (0,)), (Finished, (0,))]
+    assert set(seen[2:]) == {(Preview, (1,))} and len(seen[2:]) < 6  # stopped before its last step
+    assert not engine._lock.locked()
+
+
 def test_closing_the_stream_frees_the_pipeline_at_once(engine):
     stream = engine.generate(request(seed=3, steps=8))
     assert isinstance(next(stream), Preview)

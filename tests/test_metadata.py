@@ -87,6 +87,35 @@ def test_infotext_omits_an_empty_negative_prompt_and_quotes_awkward_values():
     ]
 
 
+def test_infotext_records_a_variation_with_the_a1111_keys_only_above_strength_0():
+    varied = request_for("a cat", seed=7, variation_seed=4294967295, variation_strength=0.15)
+    assert format_infotext(varied, "tiny").split("\n")[-1] == (
+        "Steps: 4, Sampler: Euler, CFG scale: 0.0, Seed: 7, Size: 1024x1024, Model: tiny, T5 length: 256, "
+        "Variation seed: 4294967295, Variation seed strength: 0.15"
+    )
+    unvaried = request_for("a cat", seed=7, variation_seed=99, variation_strength=0.0)
+    assert "Variation" not in format_infotext(unvaried, "tiny")
+    assert parse_infotext(format_infotext(unvaried, "tiny")) == request_for("a cat", seed=7)
+
+
+@pytest.mark.parametrize("strength", [1e-06, 0.15, 1 / 3, 1.0])
+def test_a_variation_round_trips_through_the_infotext_and_the_json_chunk(strength):
+    request = request_for("a cat, sitting", "blurry", variation_seed=42, variation_strength=strength)
+    assert parse_infotext(format_infotext(request, MODEL_LABEL_DEFAULT)) == request
+    data = png_bytes(small_image(), request, MODEL_LABEL_DEFAULT)
+    assert read_request(data) == read_request(png_with_parameters_only(format_infotext(request, MODEL_LABEL_DEFAULT)))
+    assert read_request(data) == (request, MODEL_LABEL_DEFAULT)
+
+
+def test_a_variation_from_an_a1111_infotext_is_restored():
+    text = (
+        "a cat\nSteps: 8, Sampler: Euler a, CFG scale: 7, Seed: 1, Variation seed: 12345, "
+        "Variation seed strength: 0.3, Seed resize from: 512x512, Size: 512x512"
+    )
+    request = parse_infotext(text)
+    assert (request.seed, request.variation_seed, request.variation_strength) == (1, 12345, 0.3)
+
+
 @pytest.mark.parametrize("negative", NEGATIVES)
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_infotext_round_trip_is_exact(prompt, negative):
@@ -170,6 +199,8 @@ def test_missing_keys_take_the_request_defaults_and_crlf_is_tolerated():
         ("a cat\nSize: big", "expected WIDTHxHEIGHT"),
         ("a cat\nSeed: " + "9" * 5000, "not a number"),
         ("Steps: 4, Seed: 1", "Prompt is empty"),
+        ("a cat\nSeed: 1, Variation seed strength: 1.5", "Variation strength must be between 0 and 1"),
+        ("a cat\nSeed: 1, Variation seed: -1, Variation seed strength: 0.5", "Variation seed must be between"),
     ],
 )
 def test_invalid_values_in_an_infotext_are_refused(text, message):
