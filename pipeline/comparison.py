@@ -75,8 +75,7 @@ class Comparison:
     requests: tuple[GenerationRequest, ...]
 
     def __post_init__(self) -> None:
-        if self.axis not in AXES:
-            raise RequestError(f"Unknown comparison axis {self.axis!r}; choose one of {', '.join(AXES)}.")
+        _check_axis(self.axis)
         if (self.axis == NO_AXIS) != (not self.values):
             raise RequestError(f"A comparison over {self.axis!r} cannot have the values {list(self.values)}.")
         if not self.seeds or len(self.requests) != len(self.seeds) * self.columns:
@@ -150,19 +149,23 @@ def plan_comparison(
         RequestError: a seed or value is not understood or out of bounds, the S/R text is
             not in the prompt, or there are more than `max_cells` images.
     """
-    if axis not in AXES:
-        raise RequestError(f"Unknown comparison axis {axis!r}; choose one of {', '.join(AXES)}.")
+    _check_axis(axis)
     rows = _seeds(seeds, max_cells)
-    texts, variants = _columns(base, axis, values)
-    if len(rows) * len(variants) > max_cells:
-        title = AXES[axis].title.lower()
+    parsed = _values(base, axis, values)
+    if len(rows) * max(1, len(parsed)) > max_cells:
         raise RequestError(
-            f"This comparison asks for {len(rows)} seeds × {len(variants)} values of {title} = "
-            f"{len(rows) * len(variants)} images; at most {max_cells} are allowed per comparison. "
+            f"This comparison asks for {len(rows)} seeds × {len(parsed)} values of {AXES[axis].title.lower()} = "
+            f"{len(rows) * len(parsed)} images; at most {max_cells} are allowed per comparison. "
             "Use fewer seeds or fewer values."
         )
+    variants = _variants(base, axis, parsed)
     requests = tuple(variant.with_seed(seed) for seed in rows for variant in variants)
-    return Comparison(base.with_seed(rows[0]), axis, tuple(rows), texts, requests)
+    return Comparison(base.with_seed(rows[0]), axis, tuple(rows), tuple(map(_text, parsed)), requests)
+
+
+def _check_axis(axis: str) -> None:
+    if axis not in AXES:
+        raise RequestError(f"Unknown comparison axis {axis!r}; choose one of {', '.join(AXES)}.")
 
 
 def _seeds(seeds: str | Sequence[int], max_cells: int) -> list[int]:
@@ -176,17 +179,24 @@ def _seeds(seeds: str | Sequence[int], max_cells: int) -> list[int]:
     return unique
 
 
-def _columns(base: GenerationRequest, axis: str, text: str) -> tuple[tuple[str, ...], list[GenerationRequest]]:
-    """The axis values as text and the request of each column (seed aside), validated."""
+def _values(base: GenerationRequest, axis: str, text: str) -> list[int | float | str]:
+    """The values typed for `axis`, without duplicates; none without an axis."""
     if axis == NO_AXIS:
-        return (), [base]
+        return []
     entries = _entries(text, AXES[axis])
     if axis == "prompt_sr":
-        values = list(dict.fromkeys(entries))
-        return tuple(values), _replacements(base, values)
+        return list(dict.fromkeys(entries))
     parse = _steps if axis == "steps" else _numbers
-    values = list(dict.fromkeys(value for entry in entries for value in parse(base, entry, AXES[axis])))
-    return tuple(_text(value) for value in values), [replace(base, **{axis: value}) for value in values]
+    return list(dict.fromkeys(value for entry in entries for value in parse(base, entry, AXES[axis])))
+
+
+def _variants(base: GenerationRequest, axis: str, values: list) -> list[GenerationRequest]:
+    """The request of each column, seed aside, validated by `GenerationRequest`."""
+    if axis == NO_AXIS:
+        return [base]
+    if axis == "prompt_sr":
+        return _replacements(base, values)
+    return [replace(base, **{axis: value}) for value in values]
 
 
 def _entries(text: str, axis: Axis) -> list[str]:
@@ -245,9 +255,9 @@ def _shown(entry: str) -> str:
     return repr(entry if len(entry) <= _SHOWN_CHARS else f"{entry[:_SHOWN_CHARS]}...")
 
 
-def _text(value: int | float) -> str:
-    """A value as it is typed: `2`, `1.5`, `3` (not `3.0`)."""
-    return repr(value).removesuffix(".0")
+def _text(value: int | float | str) -> str:
+    """A value as it is typed: `2`, `1.5`, `3` (not `3.0`), `cat`."""
+    return value if isinstance(value, str) else repr(value).removesuffix(".0")
 
 
 def _quoted(value: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
+from pipeline import Finished
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.errors import RequestError
 from pipeline.request import GenerationRequest
@@ -165,3 +167,34 @@ def test_a_comparison_checks_its_shape():
         replace(comparison, axis=NO_AXIS)
     with pytest.raises(RequestError, match="Unknown comparison axis"):
         Comparison(BASE, "zoom", (0,), (), (BASE,))
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+@pytest.mark.parametrize(
+    "axis, values, batch_sizes",
+    [
+        (NO_AXIS, "", [3]),
+        ("steps", "1, 2", [3, 3]),
+        ("guidance_scale", "0, 1.5", [3, 3]),
+        ("prompt_sr", "fox, owl", [3, 3]),
+        ("variation_strength", "0, 0.3", [4, 2]),  # one batch_key: a full batch of four, then two
+    ],
+)
+def test_every_cell_is_the_image_of_its_request_alone(engine, axis, values, batch_sizes):
+    base = replace(BASE, steps=1, negative_prompt="a blurry fox", variation_seed=99)
+    comparison = plan_comparison(base, "5, 6, 7", axis, values)
+    images = [None] * len(comparison.requests)
+    finished = [event for event in engine.compare(comparison.requests, previews=False) if isinstance(event, Finished)]
+    assert sorted(len(event.images) for event in finished) == sorted(batch_sizes)
+    for event in finished:
+        for index, generated in zip(event.indices, event.images):
+            assert images[index] is None and generated.request == comparison.requests[index]
+            images[index] = generated.image
+    for cell, image in zip(comparison.cells, images):
+        (alone,) = engine.generate_images(cell.request)
+        assert np.abs(pixels(image) - pixels(alone.image)).max() <= 2, cell.caption
+    if axis != NO_AXIS:  # the axis changes the picture
+        assert np.abs(pixels(images[0]) - pixels(images[1])).max() > 2
