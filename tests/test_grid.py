@@ -165,7 +165,8 @@ def test_reading_a_grid_gives_back_every_cell(tmp_path, axis, values):
 
 
 def test_a_grid_read_as_an_image_gives_its_base_request():
-    comparison = plan_comparison(replace(BASE, guidance_scale=1.5, negative_prompt="blur"), "7, 8", "steps", "1, 2")
+    base = replace(BASE, guidance_scale=1.5, negative_prompt="blur", variation_seed=3, variation_strength=0.25)
+    comparison = plan_comparison(base, "7, 8", "steps", "1, 2")
     assert read_request(grid_png(comparison, colored(4), MODEL)) == (comparison.base, MODEL)
 
 
