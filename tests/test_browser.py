@@ -12,6 +12,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from app_server import SLOW_REQUEST, app_server, full_queue  # noqa: F401 (app_server is a fixture)
+from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-output" / "screenshots"
@@ -169,9 +170,8 @@ def test_a_full_queue_says_the_app_is_busy(page, app_server):  # noqa: F811
 def test_compare_four_seeds_then_send_one_to_generate(page):
     small_images(page, steps=2)
     page.locator("#prompt textarea").fill(PROMPT)
-    page.get_by_role("tab", name="Compare seeds").click()
-    page.get_by_label("First seed").fill("100")
-    set_slider(page, "Seeds (up to 8)", 4)
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    page.locator("#compare-seeds textarea").fill("100-103")
     page.locator("#compare-button").click()
 
     captions = page.locator("#comparison .caption-label")
@@ -180,9 +180,10 @@ def test_compare_four_seeds_then_send_one_to_generate(page):
     expect(page.locator("#compare-status")).to_contain_text("4 images")
     screenshot(page, "compare-seeds")
     with page.expect_download() as download:
-        page.locator("#grid-download").click()
-    with Image.open(download.value.path()) as grid:  # 2 x 2 cells of 256 px, each over a label band
-        assert grid.format == "PNG" and grid.width == 2 * 256 and grid.height > 2 * 256
+        page.locator("#grid-file a").first.click()
+    with Image.open(download.value.path()) as grid:  # 2 x 2 cells of 256 px, with captions and a heading
+        assert grid.format == "PNG" and grid.width >= 2 * 256 and grid.height > 2 * 256
+    assert [request.seed for request in read_grid(download.value.path()).comparison.requests] == [100, 101, 102, 103]
 
     page.locator("#comparison img").nth(2).click()
     expect(page.get_by_role("tab", name="Generate", exact=True)).to_have_attribute("aria-selected", "true")
