@@ -143,6 +143,10 @@ def read_grid(source: Source) -> GridFile:
         raise RequestError(f"The grid metadata is {len(text):,} characters long; at most {MAX_GRID_CHARS:,} are read.")
     try:
         data = json.loads(text)
+        if data["format"] != GRID_FORMAT:
+            raise RequestError(
+                f"This grid's metadata is in format {data['format']!r}; this Turbo Studio reads format {GRID_FORMAT}."
+            )
         cells = data["cells"]
         comparison = Comparison(
             base=_request(data["base"]),

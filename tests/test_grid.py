@@ -197,6 +197,7 @@ def stored_grid(**changes) -> str:
         (grid_with(stored_grid(base={"prompt": "x", "colour": 1})), "damaged"),
         (grid_with(stored_grid(base={"prompt": "x", "steps": 99})), "Steps must be between 1 and 12, got 99"),
         (grid_with(stored_grid(axis="zoom")), "Unknown comparison axis 'zoom'"),
+        (grid_with(stored_grid(format=2)), "in format 2; this Turbo Studio reads format 1"),
         (grid_with(stored_grid(seeds=[1])), "needs 1 requests, not 2"),
         (grid_with(" " * 5_000_000), "at most 4,194,304 are read"),
     ],
