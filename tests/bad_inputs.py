@@ -136,8 +136,7 @@ REQUEST_CASES = [
     Case("t5-length-76", "max_sequence_length", limits.SEQUENCE_MIN - 1,
          "T5 sequence length must be between 77 and 512, got 76"),
     Case("t5-length-513", "max_sequence_length", limits.SEQUENCE_MAX + 1, "got 513"),
-    # Variation seeds: engine only until `/generate` gains these arguments (issue 9); then add
-    # both fields to API_FIELDS below and these cases run through the app too.
+    # Variation seeds.
     Case("variation-strength-below-0", "variation_strength", -0.1,
          "Variation strength must be between 0 and 1, got -0.1"),
     Case("variation-strength-1.5", "variation_strength", 1.5, "Variation strength must be between 0 and 1, got 1.5"),
@@ -201,5 +200,7 @@ HOSTILE_UPLOADS = [
 ]
 
 # The `/generate` arguments a request case can replace.
-API_FIELDS = ("prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale")
+API_FIELDS = (
+    "prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale", "variation_seed", "variation_strength"
+)
 API_REQUEST_CASES = [case for case in REQUEST_CASES if case.field in API_FIELDS]
