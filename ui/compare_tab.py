@@ -153,7 +153,9 @@ def wire_compare_tab(
         started = time.perf_counter()
         with shown_as_toast():
             grid = LiveGrid(plan(locals()))
-            yield grid.gallery(), None, status_message("Starting"), grid
+            # One column per axis value, so the rows are the seeds; a square-ish grid without an axis.
+            layout = gr.Gallery(grid.gallery(), columns=grid.columns)
+            yield layout, None, status_message("Starting"), grid
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if grid.is_step(frame) else gr.skip()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from PIL import Image
 
-from pipeline.comparison import Comparison
+from pipeline.comparison import NO_AXIS, Comparison
 from pipeline.grid import grid_png
 from ui.progress import Step
 from ui.runs import SavedBatch, SavedImage
 
 # What a cell not started yet shows: a flat grey square (the gallery scales it to the cell).
 PENDING = Image.new("RGB", (8, 8), (200, 200, 200))
+MAX_SEED_COLUMNS = 4
 
 
 class LiveGrid:
@@ -20,6 +21,12 @@ class LiveGrid:
         self.comparison = comparison
         self.saved: list[SavedImage | None] = [None] * len(comparison.requests)
         self._previews: dict[int, tuple[Image.Image, str]] = {}  # cell -> its latest preview, "step 2/4"
+
+    @property
+    def columns(self) -> int:
+        """Gallery columns: one per axis value, or up to 4 seeds a row without an axis."""
+        comparison = self.comparison
+        return comparison.columns if comparison.axis != NO_AXIS else min(MAX_SEED_COLUMNS, len(comparison.seeds))
 
     @staticmethod
     def is_step(frame: Step | SavedBatch) -> bool:
