@@ -42,6 +42,7 @@ AXES: dict[str, Axis] = {
         Axis("guidance_scale", "Guidance scale", "0, 1.5, 3"),
         Axis("prompt_sr", "Prompt S/R", "fox, cat, owl"),
         Axis("variation_strength", "Variation strength", "0, 0.1, 0.2, 0.4"),
+        Axis("variation_seed", "Variation seed", "1, 2, 3, 4"),
     )
 }
 
@@ -139,7 +140,8 @@ def plan_comparison(
             (e.g. `seed_range(first, count)`); duplicates are dropped, keeping the first.
         axis: a key of `AXES`.
         values: the axis values, comma-separated; ignored without an axis. Steps take
-            whole numbers or ranges (`1-4`); guidance and variation strength take numbers;
+            whole numbers or ranges (`1-4`), variation seeds a seed list (`1-8`, explored at the
+            base's variation strength); guidance and variation strength take numbers;
             Prompt S/R takes texts, the first of which is searched in the prompt and the
             negative prompt and replaced by each value (the first gives them unchanged).
             Duplicates are dropped, keeping the first.
@@ -151,7 +153,7 @@ def plan_comparison(
     """
     _check_axis(axis)
     rows = _seeds(seeds, max_cells)
-    parsed = _values(base, axis, values)
+    parsed = _values(base, axis, values, max_cells)
     if len(rows) * max(1, len(parsed)) > max_cells:
         raise RequestError(
             f"This comparison asks for {len(rows)} seeds × {len(parsed)} values of {AXES[axis].title.lower()} = "
@@ -179,10 +181,12 @@ def _seeds(seeds: str | Sequence[int], max_cells: int) -> list[int]:
     return unique
 
 
-def _values(base: GenerationRequest, axis: str, text: str) -> list[int | float | str]:
+def _values(base: GenerationRequest, axis: str, text: str, max_cells: int) -> list[int | float | str]:
     """The values typed for `axis`, without duplicates; none without an axis."""
     if axis == NO_AXIS:
         return []
+    if axis == "variation_seed":
+        return parse_seed_list(text, max_cells)
     entries = _entries(text, AXES[axis])
     if axis == "prompt_sr":
         return list(dict.fromkeys(entries))
@@ -290,4 +294,5 @@ _LABELS: dict[str, Callable[[str], str]] = {
     "guidance_scale": "guidance {}".format,
     "prompt_sr": str,
     "variation_strength": "variation {}".format,
+    "variation_seed": "variation seed {}".format,
 }

@@ -29,6 +29,9 @@ BASE = GenerationRequest(prompt="a red fox in snow", negative_prompt="a blurry f
           {"prompt": "a red snowy owl in snow", "negative_prompt": "a blurry snowy owl"}]),
         ("variation_strength", "0, 0.1, .25", ["0", "0.1", "0.25"], ["variation 0", "variation 0.1", "variation 0.25"],
          [{"variation_strength": 0.0}, {"variation_strength": 0.1}, {"variation_strength": 0.25}]),
+        ("variation_seed", "11-12, 40", ["11", "12", "40"],
+         ["variation seed 11", "variation seed 12", "variation seed 40"],
+         [{"variation_seed": 11}, {"variation_seed": 12}, {"variation_seed": 40}]),
     ],
 )
 def test_cells_are_the_base_request_over_seeds_and_axis_values(axis, values, columns, labels, changed):
@@ -89,7 +92,7 @@ def test_the_description_is_what_a_user_would_type(axis, values):
 
 
 def test_axes_have_titles_and_examples_that_plan():
-    assert list(AXES) == [NO_AXIS, "steps", "guidance_scale", "prompt_sr", "variation_strength"]
+    assert list(AXES) == [NO_AXIS, "steps", "guidance_scale", "prompt_sr", "variation_strength", "variation_seed"]
     for axis in AXES.values():
         base = replace(BASE, prompt="a fox, a cat, an owl")
         assert plan_comparison(base, "1", axis.name, axis.example).columns == max(1, len(axis.example.split(",")))
@@ -181,10 +184,12 @@ def pixels(image) -> np.ndarray:
         ("guidance_scale", "0, 1.5", [3, 3]),
         ("prompt_sr", "fox, owl", [3, 3]),
         ("variation_strength", "0, 0.3", [4, 2]),  # one batch_key: a full batch of four, then two
+        ("variation_seed", "1, 2", [4, 2]),
     ],
 )
 def test_every_cell_is_the_image_of_its_request_alone(engine, axis, values, batch_sizes):
-    base = replace(BASE, steps=1, negative_prompt="a blurry fox", variation_seed=99)
+    strength = 0.3 if axis == "variation_seed" else 0.0  # the variation seeds matter only above 0
+    base = replace(BASE, steps=1, negative_prompt="a blurry fox", variation_seed=99, variation_strength=strength)
     comparison = plan_comparison(base, "5, 6, 7", axis, values)
     images = [None] * len(comparison.requests)
     finished = [event for event in engine.compare(comparison.requests, previews=False) if isinstance(event, Finished)]
