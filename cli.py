@@ -20,12 +20,31 @@ _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
 @dataclass(frozen=True)
+class BackendOptions:
+    """Where the engine runs: embedded in this process (`local`) or as Ray Serve replicas (`ray`).
+
+    Attributes:
+        kind: `local` or `ray`.
+        replicas: engine replicas (one GPU each), or `auto` to scale between the bounds on queued requests.
+        min_replicas, max_replicas: the autoscaling bounds (None: every GPU, or core, of the cluster).
+        ray_address: a running Ray cluster to join; None starts a local Ray on this machine.
+    """
+
+    kind: str = "local"
+    replicas: int | str = 1
+    min_replicas: int = 1
+    max_replicas: int | None = None
+    ray_address: str | None = None
+
+
+@dataclass(frozen=True)
 class AppOptions:
     """Everything `python app.py` was asked for."""
 
     load: LoadOptions
     server: ServerOptions
     studio: StudioOptions
+    backend: BackendOptions = BackendOptions()
 
 
 def _credentials(text: str) -> tuple[str, str]:
@@ -39,6 +58,10 @@ def _boolean(text: str) -> bool:
     if text.lower() not in _TRUE + _FALSE:
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
     return text.lower() in _TRUE
+
+
+def _replicas(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive(text)
 
 
 def _positive(text: str) -> int:
@@ -104,6 +127,23 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size),
         "images per batch when comparing seeds", type=_positive,
     )
+    options.group("backend (scale-out on Ray Serve; needs pip install -r requirements-ray.txt)")
+    options.value(
+        "--backend", "TURBO_STUDIO_BACKEND", "local", "local: the engine in this process; ray: Ray Serve replicas",
+        choices=("local", "ray"),
+    )
+    options.value(
+        "--replicas", "TURBO_STUDIO_REPLICAS", "1", "engine replicas (one GPU each), or 'auto' to scale on the queue",
+        type=_replicas,
+    )
+    options.value("--min-replicas", "TURBO_STUDIO_MIN_REPLICAS", "1", "with --replicas auto: the fewest", type=_positive)
+    options.value(
+        "--max-replicas", "TURBO_STUDIO_MAX_REPLICAS", None, "with --replicas auto: the most (default: every GPU)",
+        type=_positive,
+    )
+    options.value(
+        "--ray-address", "RAY_ADDRESS", None, "join this running Ray cluster (default: start one on this machine)"
+    )
     options.group("server")
     options.value("--host", "GRADIO_SERVER_NAME", DEFAULT_HOST, "address to listen on (0.0.0.0 for every interface)")
     options.value("--port", "GRADIO_SERVER_PORT", str(DEFAULT_PORT), "port to listen on", type=int)
@@ -144,4 +184,5 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     server = ServerOptions(
         host=args.host, port=args.port, share=args.share, auth=args.auth, max_queue_size=args.max_queue_size
     )
-    return AppOptions(load, server, StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir))
+    backend = BackendOptions(args.backend, args.replicas, args.min_replicas, args.max_replicas, args.ray_address)
+    return AppOptions(load, server, StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir), backend)
