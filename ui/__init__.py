@@ -1,1 +1,1 @@
-"""Turbo Studio's Gradio interface. It uses only the public API of the `pipeline` package."""
+"""Turbo Studio's Gradio interface: it drives the model only through `pipeline`, never torch or diffusers."""
