@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "turbo-studio-gradio"))
     # A stop from docker, systemd or a Space restart closes the server like Ctrl-C: temporary files go.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    launch(build_app(engine, options.studio), options.server, options.studio)
+    launch(build_app(engine, options.studio), options.server)
     return 0
 
 

@@ -16,13 +16,16 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+import fpng
+from PIL import Image, UnidentifiedImageError
 
 from pipeline.errors import RequestError
 from pipeline.request import GenerationRequest
@@ -32,12 +35,15 @@ INFOTEXT_KEY = "parameters"
 JSON_KEY = "turbo_studio"
 # Two full prompts and a long parameter line from another tool fit many times over.
 MAX_TEXT_CHARS = 65_536
+# PIL's zlib level where PIL still writes a PNG (the comparison grid): ~4x faster than its default
+# for a 1024² image, files ~15 % larger.
 PNG_COMPRESS_LEVEL = 1
 
 BinarySource = str | os.PathLike | bytes | bytearray | memoryview
 Source = BinarySource | Image.Image
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IHDR_CHUNK_BYTES = 4 + 4 + 13 + 4  # length, type, data, CRC
 _NEGATIVE_PREFIX = "Negative prompt:"
 _SAMPLER = "Euler"
 # One `Key: value` pair of the last infotext line; a value is JSON-quoted or runs to the next comma.
@@ -88,28 +94,35 @@ def parse_infotext(text: str) -> GenerationRequest:
 
 def png_bytes(image: Image.Image, request: GenerationRequest, model: str) -> bytes:
     """`image` encoded as PNG with the infotext and the JSON of `request` and `model`."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(INFOTEXT_KEY, format_infotext(request, model))
-    info.add_text(JSON_KEY, json.dumps({**request.to_dict(), "model": model}, ensure_ascii=False))
-    buffer = io.BytesIO()
-    # Level 1 is ~4x faster than PIL's default for a 1024² image, for files ~15 % larger.
-    image.save(buffer, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
+    return encode_png(image, {
+        INFOTEXT_KEY: format_infotext(request, model),
+        JSON_KEY: json.dumps({**request.to_dict(), "model": model}, ensure_ascii=False),
+    })
 
 
-def save_png_atomically(
-    folder: str | os.PathLike, image: Image.Image, request: GenerationRequest, model: str
-) -> Path:
-    """Write the PNG to `<folder>/<timestamp>-<seed>.png` and return its path.
+def encode_png(image: Image.Image, texts: Mapping[str, str]) -> bytes:
+    """`image` as PNG bytes (RGB, or RGBA when it has alpha), `texts` in text chunks before the pixels.
+
+    fpng encodes the pixels: 4 ms for a 1024² image on a 2-core EPYC where PIL takes 85-120 ms even
+    at compress_level=1, for files 4 % (photo-like) to 15 % (noise) larger. A text goes in a `tEXt`
+    chunk when Latin-1 can hold it, otherwise in an uncompressed UTF-8 `iTXt`, as PIL writes them.
+    """
+    data = fpng.from_pil(image if image.mode in ("RGB", "RGBA") else image.convert("RGB"))
+    header_end = len(_PNG_SIGNATURE) + _IHDR_CHUNK_BYTES  # the IHDR chunk comes first in every PNG
+    chunks = b"".join(_text_chunk(key, text) for key, text in texts.items())
+    return data[:header_end] + chunks + data[header_end:]
+
+
+def save_png_atomically(folder: str | os.PathLike, data: bytes, seed: int) -> Path:
+    """Write PNG `data` to `<folder>/<timestamp>-<seed>.png` and return its path.
 
     The bytes go to a temporary file in the same folder that is then renamed over the final
     name, so a reader never sees a partial image; on any error the temporary file is removed
     and the error re-raised. The folder is created when missing.
     """
-    data = png_bytes(image, request, model)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    target = _unused_path(folder, f"{datetime.now():%Y%m%d-%H%M%S-%f}-{request.seed}")
+    target = _unused_path(folder, f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}")
     temporary = folder / f".{target.stem}.{secrets.token_hex(8)}.tmp"
     file = open(temporary, "xb")  # creates nothing when it fails
     try:
@@ -241,6 +254,18 @@ def _check_length(key: str, text: str) -> None:
         raise RequestError(
             f"The {key} text is {len(text):,} characters long; at most {MAX_TEXT_CHARS:,} are read."
         )
+
+
+def _text_chunk(key: str, text: str) -> bytes:
+    """A `tEXt` chunk, or an `iTXt` one (no compression, language or translated key) beyond Latin-1."""
+    try:
+        return _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return _png_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _unused_path(folder: Path, stem: str) -> Path:

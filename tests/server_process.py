@@ -79,7 +79,7 @@ def in_process(
         studio = StudioOptions(output_dir=output_dir)
         server = ServerOptions(port=free_port(), auth=auth, max_queue_size=max_queue_size)
         blocks = build_app(engine, studio)
-        launch(blocks, server, studio, prevent_thread_lock=True, quiet=True)
+        launch(blocks, server, prevent_thread_lock=True, quiet=True)
         try:
             yield Server(url=blocks.local_url, temp_dir=temp_dir)
         finally:

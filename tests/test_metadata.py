@@ -142,6 +142,16 @@ def test_non_latin1_text_is_stored_as_itxt_and_latin1_as_text():
     assert b"iTXt" not in png_bytes(small_image(), request_for("café au lait"), MODEL_LABEL_DEFAULT)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_png_bytes_keeps_every_pixel_and_puts_the_text_before_them(mode):
+    noise = Image.effect_noise((61, 37), 80).convert(mode)
+    data = png_bytes(noise, request_for("a cat"), MODEL_LABEL_DEFAULT)
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert decoded.mode == ("RGBA" if mode == "RGBA" else "RGB")
+        assert decoded.tobytes() == noise.convert(decoded.mode).tobytes()
+    assert data.index(b"tEXtparameters") < data.index(b"tEXtturbo_studio") < data.index(b"IDAT")
+
+
 def test_read_request_accepts_a_path_bytes_and_a_pil_image(tmp_path):
     request = request_for("a cat", seed=7)
     data = png_bytes(small_image(), request, MODEL_LABEL_DEFAULT)
@@ -299,15 +309,16 @@ def test_save_png_atomically_writes_a_readable_png_with_a_unique_name(tmp_path, 
 
     monkeypatch.setattr(metadata, "datetime", FrozenClock)
     request = request_for("a cat", seed=42)
-    first = save_png_atomically(tmp_path / "outputs", small_image(), request, MODEL_LABEL_DEFAULT)
-    second = save_png_atomically(tmp_path / "outputs", small_image(), request, MODEL_LABEL_DEFAULT)
+    data = png_bytes(small_image(), request, MODEL_LABEL_DEFAULT)
+    first = save_png_atomically(tmp_path / "outputs", data, request.seed)
+    second = save_png_atomically(tmp_path / "outputs", data, request.seed)
     assert (first.name, second.name) == ("20250102-030405-678901-42.png", "20250102-030405-678901-42-1.png")
     assert read_request(first) == read_request(second) == (request, MODEL_LABEL_DEFAULT)
     assert {path.name for path in first.parent.iterdir()} == {first.name, second.name}
 
 
 def test_save_png_atomically_uses_a_timestamp_and_the_seed(tmp_path):
-    path = save_png_atomically(tmp_path, small_image(), request_for("a cat", seed=99), MODEL_LABEL_DEFAULT)
+    path = save_png_atomically(tmp_path, png_bytes(small_image(), request_for("a cat"), MODEL_LABEL_DEFAULT), 99)
     assert re.fullmatch(r"\d{8}-\d{6}-\d{6}-99\.png", path.name)
 
 
@@ -318,5 +329,5 @@ def test_save_png_atomically_leaves_no_file_when_the_write_fails(tmp_path, monke
 
     monkeypatch.setattr(metadata.os, failing, fail)
     with pytest.raises(OSError, match="disk full"):
-        save_png_atomically(tmp_path, small_image(), request_for("a cat"), MODEL_LABEL_DEFAULT)
+        save_png_atomically(tmp_path, png_bytes(small_image(), request_for("a cat"), MODEL_LABEL_DEFAULT), 1234)
     assert list(tmp_path.iterdir()) == []

@@ -24,7 +24,7 @@ import gradio_http
 from app_server import wait_until
 from faults import Steps, failing_disk, transformer_hook
 from pipeline.errors import GenerationError
-from pipeline.metadata import read_request
+from pipeline.metadata import encode_png, read_request
 from server_process import compare_args, generate_args, in_process
 from ui.store import ImageStore
 
@@ -164,10 +164,11 @@ def test_an_output_folder_that_cannot_be_written(client, outputs, code, after_by
     assert_recovered(client, outputs, seed=701)
 
 
-def test_a_full_disk_leaves_no_partial_grid(tmp_path):
-    store = ImageStore(tmp_path)
-    grid = Image.effect_noise((512, 512), 64).convert("RGB")
+def test_a_full_disk_leaves_no_partial_grid(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # where the store writes what it serves
+    store = ImageStore()
+    grid = encode_png(Image.effect_noise((512, 512), 64).convert("RGB"), {})
     with failing_disk(tmp_path, errno.ENOSPC, after_bytes=4096), pytest.raises(GenerationError) as raised:
         store.save_grid(grid)
     assert f"Could not save the image in {tmp_path}: {os.strerror(errno.ENOSPC)}" in str(raised.value)
-    assert list(tmp_path.iterdir()) == []
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []

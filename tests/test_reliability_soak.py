@@ -6,7 +6,6 @@ the server is stopped. The figures are printed with the test run."""
 from __future__ import annotations
 
 import signal
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import psutil
 import pytest
 from gradio_client import Client
 
+from app_server import wait_until
 from server_process import app_environment, app_process, generate_args, in_process, report
 from ui import store
 
@@ -22,8 +22,8 @@ GENERATIONS = 300
 SAMPLE_EVERY = 30
 WARM_UP = 30  # generations before the first sample counts (allocator and caches settle)
 RSS_GROWTH_LIMIT = 25 * 2**20
-GRADIO_FILES_PER_IMAGE = 2  # the last preview and the final PNG, copied into Gradio's cache
-STORE_FILES_PER_IMAGE = 1  # the PNG with its parameters, in the app's own temporary folder
+GRADIO_FILES_PER_IMAGE = 2  # the last preview and the final PNG, both in Gradio's cache
+STORE_FILES_PER_IMAGE = 0  # nothing in the system's temporary folder (ui/store.py)
 
 
 @dataclass(frozen=True)
@@ -94,22 +94,20 @@ def test_temporary_files_grow_by_the_served_images_only(soak):
     assert leftovers == []
 
 
-def test_stopping_the_server_removes_its_temporary_folder(soak):
+def test_stopping_the_server_removes_its_images(soak):
     folder, _ = soak
     assert list((folder / "tmp").iterdir()) == []
+    assert list((folder / "gradio-temp").rglob("*.png")) == []
 
 
 def test_old_temporary_images_are_cleaned(engine, tmp_path, monkeypatch):
-    """With a one-second lifetime, the images of earlier generations go at the next one."""
+    """With a one-second lifetime, the files of earlier generations, and their folders, go at the next one."""
     monkeypatch.setattr(store, "TEMPORARY_KEEP_SECONDS", 1)
     monkeypatch.setattr(store, "PRUNE_EVERY_SECONDS", 0)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
     with in_process(engine, tmp_path / "gradio") as server:
-        client = server.client(tmp_path / "downloads")
-        for seed in (1, 2, 3):
-            client.predict(**generate_args(seed=seed), api_name="/generate")
+        client = Client(server.url, verbose=False, download_files=False)
+        old = [client.predict(**generate_args(seed=seed), api_name="/generate")[0]["path"] for seed in (1, 2, 3)]
         time.sleep(1.5)
         client.predict(**generate_args(seed=4), api_name="/generate")
-        assert len(files(tmp_path / "tmp")) == STORE_FILES_PER_IMAGE
-        assert len(files(tmp_path / "gradio")) <= GRADIO_FILES_PER_IMAGE
+        wait_until(lambda: len(files(tmp_path / "gradio")) <= GRADIO_FILES_PER_IMAGE, what="the pruning")
+        assert not any(Path(path).parent.exists() for path in old)  # their folders go too

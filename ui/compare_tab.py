@@ -68,8 +68,9 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", visible=False, elem_id="compare-stop-button")
     status = StatusLine(status_message(IDLE), elem_id="compare-status")
+    # JPEG for the cells' previews, as the Generate tab's image; finished cells are PNG files.
     gallery = gr.Gallery(
-        label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
+        label="Comparison", format="jpeg", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")

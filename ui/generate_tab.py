@@ -39,7 +39,9 @@ def build_generate_tab() -> GenerateTab:
     image = gr.Image(
         label="Image",
         type="filepath",
-        format="png",
+        # What Gradio encodes the previews in (the final image is a PNG file): a 128² JPEG costs
+        # 0.35 ms and 10 KB, a PNG 1.9 ms and 49 KB.
+        format="jpeg",
         interactive=False,
         buttons=["download", "fullscreen"],
         height=640,

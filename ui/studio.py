@@ -31,8 +31,8 @@ def example_prompts() -> list[str]:
 def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
     """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
     runner = Runner(engine, ImageStore(options.output_dir))
-    # Gradio keeps a copy of every preview and image it serves: drop those older than a day, hourly.
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
+    # No `delete_cache`: the store prunes Gradio's cache (ui/store.py says why).
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320, elem_id="settings"):
@@ -53,15 +53,15 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
     return app
 
 
-def launch(app: gr.Blocks, server: ServerOptions, studio: StudioOptions = StudioOptions(), **extra) -> None:
-    """Serve `app`: one generation at a time, a bounded queue, the output folder readable."""
+def launch(app: gr.Blocks, server: ServerOptions, **extra) -> None:
+    """Serve `app`: one generation at a time, a bounded queue, and no file but those it hands out
+    (no `allowed_paths`: the output folder is the operator's, see ui/store.py)."""
     app.queue(max_size=server.max_queue_size, default_concurrency_limit=1)
     app.launch(
         server_name=server.host,
         server_port=server.port,
         share=server.share,
         auth=server.auth,
-        allowed_paths=[str(studio.output_dir)] if studio.output_dir else None,
         max_file_size=MAX_UPLOAD,
         theme=THEME,
         css_paths=[ASSETS / "style.css"],
