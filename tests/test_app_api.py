@@ -1,5 +1,7 @@
 """The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
 
+import base64
+import io
 import os
 import re
 import subprocess
@@ -79,9 +81,12 @@ def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_
 
     assert seed == 11
     assert outputs[0] == (None, 11)  # the seed comes first, before the engine starts
-    previews = [path for path, _ in outputs[1:-1]]
+    previews = [preview for preview, _ in outputs[1:-1]]
     assert len(previews) >= 1, "no preview before the final image"
-    assert all(Image.open(path).size == (SIZE // 8, SIZE // 8) for path in previews)
+    for preview in previews:  # inline, as a JPEG data URL: no file to fetch
+        header, _, data = preview["url"].partition(",")
+        assert header == "data:image/jpeg;base64" and preview["path"] is None
+        assert Image.open(io.BytesIO(base64.b64decode(data))).size == (SIZE // 8, SIZE // 8)
     with Image.open(final_path) as final:
         assert (final.format, final.size) == ("PNG", (SIZE, SIZE))
     request, model = read_request(final_path)

@@ -22,7 +22,7 @@ GENERATIONS = 300
 SAMPLE_EVERY = 30
 WARM_UP = 30  # generations before the first sample counts (allocator and caches settle)
 RSS_GROWTH_LIMIT = 25 * 2**20
-GRADIO_FILES_PER_IMAGE = 2  # the last preview and the final PNG, both in Gradio's cache
+GRADIO_FILES_PER_IMAGE = 1  # the final PNG, in Gradio's cache (previews are sent inline)
 STORE_FILES_PER_IMAGE = 0  # nothing in the system's temporary folder (ui/store.py)
 
 

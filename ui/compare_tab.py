@@ -13,6 +13,7 @@ from pipeline.errors import RequestError
 from ui.controls import Controls
 from ui.errors import shown_as_toast
 from ui.history import History, add_to_history
+from ui.inline_previews import PreviewGallery
 from ui.live_grid import LiveGrid
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
@@ -68,9 +69,8 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("Stop", variant="stop", visible=False, elem_id="compare-stop-button")
     status = StatusLine(status_message(IDLE), elem_id="compare-status")
-    # JPEG for the cells' previews, as the Generate tab's image; finished cells are PNG files.
-    gallery = gr.Gallery(
-        label="Comparison", format="jpeg", columns=4, height="auto", interactive=False, object_fit="contain",
+    gallery = PreviewGallery(  # the cells' previews inline (ui/inline_previews.py), finished cells as PNG files
+        label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")

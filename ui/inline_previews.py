@@ -1,0 +1,51 @@
+"""Image outputs that send step previews inline, as JPEG data URLs in the message itself: no file.
+
+A preview (1/8 of the image's size: 128² for 1024²) is on screen for a fraction of a second. As a
+file, Gradio encodes, hashes and writes it into its cache, then every client fetches it, and
+gradio_client builds a new HTTP client for each fetch: on a 2-core machine the 4 previews of one
+image took ~220 ms of CPU, and the engine sharing it finished ~140 ms later
+(benchmarks/results/server-profile.md). Inline, a preview is a few KB of base64 in the message that
+announces it, shown as it arrives. Paths (finished images) are served as files, as by Gradio's own
+components, so they keep their PNG metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import gradio as gr
+from gradio.components.gallery import GalleryData, GalleryImage
+from gradio.data_classes import ImageData
+from PIL import Image
+
+
+def inline_jpeg(image: Image.Image) -> ImageData:
+    """`image` as an image value with a JPEG data URL and no file behind it."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return ImageData(url=f"data:image/jpeg;base64,{encoded}", mime_type="image/jpeg")
+
+
+class PreviewImage(gr.Image):
+    """`gr.Image` that sends a PIL image (a preview) inline, and a path (a finished image) as a file."""
+
+    is_template = True  # drawn by the front end's Image component
+
+    def postprocess(self, value):
+        return inline_jpeg(value) if isinstance(value, Image.Image) else super().postprocess(value)
+
+
+class PreviewGallery(gr.Gallery):
+    """`gr.Gallery` that sends its PIL images (previews) inline, and its paths (finished images) as files."""
+
+    is_template = True  # drawn by the front end's Gallery component
+
+    def postprocess(self, value) -> GalleryData:
+        items = [item if isinstance(item, (tuple, list)) else (item, None) for item in value or []]
+        files = iter(super().postprocess([item for item in items if not isinstance(item[0], Image.Image)]).root)
+        return GalleryData(root=[
+            GalleryImage(image=inline_jpeg(media), caption=caption) if isinstance(media, Image.Image) else next(files)
+            for media, caption in items
+        ])
