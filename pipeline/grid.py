@@ -10,17 +10,16 @@ and `turbo_studio_grid`, JSON of the comparison with every cell's exact request,
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.comparison import NO_AXIS, Comparison
 from pipeline.errors import RequestError
-from pipeline.metadata import INFOTEXT_KEY, PNG_COMPRESS_LEVEL, Source, format_infotext, read_text_chunks
+from pipeline.metadata import INFOTEXT_KEY, Source, encode_png, format_infotext, read_text_chunks
 from pipeline.request import GenerationRequest
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -118,12 +117,10 @@ def grid_png(comparison: Comparison, images: Sequence[Image.Image | None], model
         images: one per cell, row by row; None for a cell not generated.
         model: the label of the model, as in the images' own metadata.
     """
-    info = PngImagePlugin.PngInfo()
-    info.add_text(INFOTEXT_KEY, grid_infotext(comparison, model))
-    info.add_text(GRID_KEY, json.dumps(_grid_json(comparison, model, images), ensure_ascii=False))
-    buffer = io.BytesIO()
-    draw_grid(comparison, images, model).save(buffer, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
+    return encode_png(draw_grid(comparison, images, model), {
+        INFOTEXT_KEY: grid_infotext(comparison, model),
+        GRID_KEY: json.dumps(_grid_json(comparison, model, images), ensure_ascii=False),
+    })
 
 
 def read_grid(source: Source) -> GridFile:
