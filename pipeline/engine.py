@@ -123,6 +123,9 @@ class Engine:
         max_batch_size: images per transformer batch in comparisons (default 4).
         previewer: decodes step previews; the latent-to-RGB map by default.
         prompt_cache_size: prompts whose embeddings are kept (default 32).
+
+    Attributes:
+        tokens: counts a prompt's tokens per text encoder (`pipeline.tokens.TokenCounter`).
     """
 
     def __init__(
@@ -139,6 +142,8 @@ class Engine:
         self.max_batch_size = max_batch_size
         self.previewer = previewer or LatentRGBPreviewer()
         self.prompts = PromptEncoder(pipeline, prompt_cache_size)
+        # Only the tokenizers: safe to call while the pipeline runs.
+        self.tokens = self.prompts.tokens
         self._lock = threading.Lock()
 
     @classmethod

@@ -187,22 +187,30 @@ def _parameters(line: str) -> dict[str, str] | None:
     return pairs if _KNOWN_KEYS & pairs.keys() else None
 
 
+def split_infotext(text: str) -> tuple[str, str, dict[str, str] | None]:
+    """The prompt, the negative prompt and the `Key: value` pairs of an infotext (ours or another
+    tool's); the pairs are None when the last line is not such a line, and then every line is
+    prompt or negative prompt. Windows line ends (CRLF) read as newlines."""
+    lines = text.replace("\r\n", "\n").rstrip().split("\n")
+    parameters = _parameters(lines[-1])
+    body = lines if parameters is None else lines[:-1]
+    negative_start = next(
+        (index for index, line in enumerate(body) if line.startswith(_NEGATIVE_PREFIX)), len(body)
+    )
+    negative = "\n".join(body[negative_start:]).removeprefix(_NEGATIVE_PREFIX).removeprefix(" ")
+    return "\n".join(body[:negative_start]), negative, parameters
+
+
 def _parse_infotext(text: str) -> tuple[GenerationRequest, str]:
     """The request and model label of an infotext."""
-    _check_length(INFOTEXT_KEY, text)
-    *body, last = text.replace("\r\n", "\n").rstrip().split("\n")
-    parameters = _parameters(last)
+    check_text_length(INFOTEXT_KEY, text)
+    prompt, negative, parameters = split_infotext(text)
     if parameters is None:
         raise RequestError(
             "This is not a generation parameters text: its last line should read like "
             "'Steps: 4, Sampler: Euler, CFG scale: 0.0, Seed: 1234, Size: 1024x1024'."
         )
-    negative_start = next(
-        (index for index, line in enumerate(body) if line.startswith(_NEGATIVE_PREFIX)), len(body)
-    )
-    negative = "\n".join(body[negative_start:]).removeprefix(_NEGATIVE_PREFIX).removeprefix(" ")
-    values = {"prompt": "\n".join(body[:negative_start]), "negative_prompt": negative}
-    values.update(_request_values(parameters))
+    values = {"prompt": prompt, "negative_prompt": negative, **_request_values(parameters)}
     return GenerationRequest(**values), parameters.get("Model", "")
 
 
@@ -232,7 +240,7 @@ def _number(key: str, text: str, convert: Callable[[str], int | float]) -> int |
 
 def _request_from_json(text: str) -> tuple[GenerationRequest, str]:
     """The request and model label of a `turbo_studio` chunk."""
-    _check_length(JSON_KEY, text)
+    check_text_length(JSON_KEY, text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -246,11 +254,10 @@ def _request_from_json(text: str) -> tuple[GenerationRequest, str]:
         raise RequestError(f"The image's {JSON_KEY} metadata is not a request ({error}).") from None
 
 
-def _check_length(key: str, text: str) -> None:
-    if len(text) > MAX_TEXT_CHARS:
-        raise RequestError(
-            f"The {key} text is {len(text):,} characters long; at most {MAX_TEXT_CHARS:,} are read."
-        )
+def check_text_length(key: str, text: str, limit: int = MAX_TEXT_CHARS) -> None:
+    """Refuse the text chunk `key` when it is longer than `limit` characters, before parsing it."""
+    if len(text) > limit:
+        raise RequestError(f"The {key} text is {len(text):,} characters long; at most {limit:,} are read.")
 
 
 def _text_chunk(key: str, text: str) -> bytes:

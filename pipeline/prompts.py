@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import StableDiffusion3Pipeline
 
+from pipeline.tokens import TokenCounter
+
 DEFAULT_CACHE_SIZE = 32
 
 
@@ -22,15 +24,6 @@ class TextEmbedding:
     dropped_words: tuple[str, ...] = ()
 
 
-def dropped_text(tokenizer, text: str, limit: int) -> str:
-    """The part of `text` that `tokenizer` cuts off at `limit` tokens ('' when it all fits)."""
-    ids = tokenizer(text).input_ids
-    if len(ids) <= limit:
-        return ""
-    # The last kept position holds the end-of-text token, as in diffusers' own warning.
-    return tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).strip()
-
-
 class PromptEncoder:
     """Encodes texts with the pipeline's encoders and keeps the `cache_size` most recent results.
 
@@ -40,6 +33,7 @@ class PromptEncoder:
 
     def __init__(self, pipeline: StableDiffusion3Pipeline, cache_size: int = DEFAULT_CACHE_SIZE):
         self._pipeline = pipeline
+        self.tokens = TokenCounter.of(pipeline)
         # Looked up once: diffusers finds it by walking every module (~7 ms for SD3.5 Large).
         self.device = pipeline._execution_device
         self._cache_size = cache_size
@@ -65,7 +59,8 @@ class PromptEncoder:
                 do_classifier_free_guidance=False,
                 max_sequence_length=max_sequence_length,
             )
-        embedding = TextEmbedding(tokens, pooled, self._dropped_words(text, max_sequence_length))
+        dropped = tuple(str(words) for words in self.tokens.dropped(text, max_sequence_length))
+        embedding = TextEmbedding(tokens, pooled, dropped)
         with self._lock:
             self.misses += 1
             self._cache[key] = embedding
@@ -77,15 +72,3 @@ class PromptEncoder:
         """Forget every cached embedding (used to free memory after an out-of-memory error)."""
         with self._lock:
             self._cache.clear()
-
-    def _dropped_words(self, text: str, max_sequence_length: int) -> tuple[str, ...]:
-        """Human-readable notes on the words of `text` that each text encoder ignores."""
-        notes = []
-        clip_dropped = dropped_text(self._pipeline.tokenizer, text, self._pipeline.tokenizer_max_length)
-        if clip_dropped:
-            notes.append(f"CLIP reads {self._pipeline.tokenizer_max_length} tokens and ignored: {clip_dropped}")
-        if self._pipeline.tokenizer_3 is not None:
-            t5_dropped = dropped_text(self._pipeline.tokenizer_3, text, max_sequence_length)
-            if t5_dropped:
-                notes.append(f"T5 reads {max_sequence_length} tokens and ignored: {t5_dropped}")
-        return tuple(notes)

@@ -66,13 +66,19 @@ def handmade_png(*chunks: tuple[bytes, bytes], size: tuple[int, int] = (1, 1)) -
     return b"\x89PNG\r\n\x1a\n" + b"".join(body) + _png_chunk(b"IEND", b"")
 
 
-def infotext_png(text: str) -> bytes:
-    """A small real PNG carrying `text` as its `parameters` chunk."""
+def text_png(**chunks: str) -> bytes:
+    """A small real PNG carrying `chunks` as its text chunks, by key."""
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", text)
+    for key, text in chunks.items():
+        info.add_text(key, text)
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (90, 120, 200)).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def infotext_png(text: str) -> bytes:
+    """A small real PNG carrying `text` as its `parameters` chunk."""
+    return text_png(parameters=text)
 
 
 def turbo_png(prompt: str) -> bytes:
