@@ -13,10 +13,23 @@ import tempfile
 from pathlib import Path
 
 from ui import zerogpu  # noqa: F401, I001  (first: on ZeroGPU, `spaces` must patch torch before it loads)
-from cli import parse_args
+from cli import AppOptions, parse_args
 from pipeline import Engine
 from pipeline.errors import ModelLoadError
 from ui.studio import build_app, launch
+
+
+def start_engine(options: AppOptions):
+    """The embedded engine, or a remote one over Ray Serve replicas: the UI cannot tell them apart."""
+    backend = options.backend
+    if backend.kind == "local":
+        return Engine.load(options.load)
+    from pipeline.serve import connect  # imports Ray only now: the local backend never needs it
+
+    return connect(
+        options.load, backend.replicas, address=backend.ray_address, min_replicas=backend.min_replicas,
+        max_replicas=backend.max_replicas,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pipeline").setLevel(logging.INFO)
     options = parse_args(argv)
     try:
-        engine = Engine.load(options.load)
+        engine = start_engine(options)
     except ModelLoadError as error:
         print(
             f"Turbo Studio could not load the model.\n{error}\n"
@@ -37,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "turbo-studio-gradio"))
     # A stop from docker, systemd or a Space restart closes the server like Ctrl-C: temporary files go.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    launch(build_app(engine, options.studio), options.server)
+    launch(build_app(engine, options.studio), options.server, engine.concurrency)
     return 0
 
 

@@ -128,6 +128,9 @@ class Engine:
         tokens: counts a prompt's tokens per text encoder (`pipeline.tokens.TokenCounter`).
     """
 
+    # Requests it runs at once: one pipeline, one batch at a time (a remote engine runs one per replica).
+    concurrency = 1
+
     def __init__(
         self,
         pipeline: StableDiffusion3Pipeline,

@@ -301,6 +301,11 @@ class RemoteEngine:
         requests = list(requests)
         return self._stream(requests, plan_batches(requests, self.max_batch_size), previews, cancel)
 
+    @property
+    def concurrency(self) -> int:
+        """Requests it runs at once: one per replica (the most replicas when autoscaling)."""
+        return self._link.slots
+
     def status(self) -> str:
         """One line for the page: the replicas by state (running, starting, ...), or that the cluster is lost."""
         return self._link.status()
@@ -396,6 +401,7 @@ class _Link:
         self._handle, self.slots = open(address)
         self._address = address if self._started_ray else ray.get_runtime_context().gcs_address
         self._lost = threading.Event()
+        self._losing = threading.Lock()
 
     def handle(self):
         """The deployment's handle; `GenerationError` while the cluster is lost."""
@@ -420,8 +426,8 @@ class _Link:
                 self._lose()
                 return GenerationError(CLUSTER_LOST)
             return GenerationError(WORKER_STOPPED)
-        logger.error("The Ray backend failed: %s: %s", type(error).__name__, error)
-        return GenerationError(f"The Ray backend failed: {type(error).__name__}: {error}")
+        logger.error("The Ray backend failed: %s", error)  # with the worker's traceback, when there is one
+        return GenerationError(f"The Ray backend failed: {type(cause).__name__}: {cause}")
 
     def status(self) -> str:
         """`Ray: 2 replicas: 1 running, 1 starting`, or that the cluster cannot be reached."""
@@ -460,9 +466,10 @@ class _Link:
         return True
 
     def _lose(self) -> None:
-        if self._lost.is_set():
-            return
-        self._lost.set()
+        with self._losing:
+            if self._lost.is_set():
+                return
+            self._lost.set()
         logger.error("The Ray cluster cannot be reached; reconnecting in the background.")
         threading.Thread(target=self._reconnect, name="turbo-studio-ray-reconnect", daemon=True).start()
 
