@@ -4,10 +4,14 @@
     python benchmarks/server_cpu.py --quick   # 256x256, fewer runs: a smoke run (~40 s)
     python benchmarks/server_cpu.py --profile # where one served /generate spends its time (~1.5 min;
                                               # benchmarks/server_profile.py)
+    python benchmarks/server_cpu.py --baseline ../old-checkout  # before/after in one run (~6 min)
 
 The app runs in its own process with one torch thread; the direct engine calls it is compared
 with run in this process on the same tiny model, one thread, same requests and seeds, in
 interleaved rounds. The client downloads every file the app streams, as a real API user's does.
+With `--baseline DIR`, the app of another checkout (a `git worktree` of an older commit) is served
+beside this one and interleaved with it in the same rounds: on a shared machine whose load moves
+by the minute, only that makes a before/after comparison fair.
 """
 
 import io
@@ -17,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +52,7 @@ PNG_TINY = "png_bytes, the tiny model's image"
 PNG_PIL_PHOTO = "PIL PNG at compress_level=1 (the encoder before fpng), photo-like image"
 SERVER_READY = "server: process start to serving"
 SERVER_FIRST_ANSWER = "server: first /generate after serving (no warm-up)"
+BASELINE = "baseline: "  # the timings of the --baseline app carry this prefix
 
 
 @dataclass(frozen=True)
@@ -100,16 +105,16 @@ def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
 
 
 @contextmanager
-def app_server(folder: Path, launcher: Sequence[str] = ("app.py",)):
-    """`python app.py --model tiny --no-warmup` on a free port (`launcher`: what runs app.py with
-    the arguments that follow); yields its URL and seconds to serving."""
+def app_server(folder: Path, launcher: Sequence[str] = ("app.py",), repo: Path = common.REPO):
+    """`python app.py --model tiny --no-warmup` of `repo` on a free port (`launcher`: what runs
+    app.py with the arguments that follow); yields its URL and seconds to serving."""
     port, log = free_port(), folder / "app.log"
-    (folder / "gradio").mkdir()
+    (folder / "gradio").mkdir(parents=True)
     command = [sys.executable, *launcher, "--model", "tiny", "--no-warmup", "--port", str(port)]
     started = time.perf_counter()
     with open(log, "wb") as sink:
         process = subprocess.Popen(
-            command, cwd=common.REPO, env=app_environment(folder / "gradio"), stdout=sink, stderr=subprocess.STDOUT
+            command, cwd=repo, env=app_environment(folder / "gradio"), stdout=sink, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -134,15 +139,15 @@ def seed_range(settings: Settings) -> list[int]:
     return list(range(common.SEED, common.SEED + settings.seeds))
 
 
-def server_variants(client: Client, settings: Settings) -> dict[str, common.Variant]:
-    """`/generate` streamed (first output and whole call) through the client."""
+def server_variants(client: Client, settings: Settings, prefix: str = "") -> dict[str, common.Variant]:
+    """`/generate` streamed (first preview and whole call) through the client; names start with `prefix`."""
 
     def generate(run):
         job = client.submit(**generate_arguments(settings.size), api_name="/generate")
         # The first output holds only the seed; the first preview is the first with an image.
-        return {SERVER_FIRST: common.seconds_to_first(job, lambda output: output[0] is not None)}
+        return {prefix + SERVER_FIRST: common.seconds_to_first(job, lambda output: output[0] is not None)}
 
-    return {SERVER_GENERATE: generate}
+    return {prefix + SERVER_GENERATE: generate}
 
 
 def direct_variants(engine: Engine, settings: Settings) -> dict[str, common.Variant]:
@@ -155,19 +160,25 @@ def direct_variants(engine: Engine, settings: Settings) -> dict[str, common.Vari
     return {DIRECT_GENERATE: generate}
 
 
-def comparison_variants(client: Client, engine: Engine, settings: Settings) -> dict[str, common.Variant]:
-    """8 seeds: one batched comparison versus 8 single generations, through the app and on the engine."""
-    seeds, request = seed_range(settings), common.make_request(settings.size)
-    seed_text = f"{seeds[0]}-{seeds[-1]}"
+def server_comparisons(client: Client, settings: Settings, prefix: str = "") -> dict[str, common.Variant]:
+    """8 seeds through the app: one comparison versus 8 single generations; names start with `prefix`."""
+    seeds = seed_range(settings)
     single_only = ("seed", "randomize_seed")
     shape = {key: value for key, value in generate_arguments(settings.size).items() if key not in single_only}
 
-    def server_compare(run):
-        client.predict(seeds=seed_text, axis="none", axis_values="", **shape, api_name="/compare")
+    def compare(run):
+        client.predict(seeds=f"{seeds[0]}-{seeds[-1]}", axis="none", axis_values="", **shape, api_name="/compare")
 
-    def server_singles(run):
+    def singles(run):
         for seed in seeds:
             client.predict(**generate_arguments(settings.size, seed), api_name="/generate")
+
+    return {prefix + SERVER_COMPARE: compare, prefix + SERVER_SINGLES: singles}
+
+
+def direct_comparisons(engine: Engine, settings: Settings) -> dict[str, common.Variant]:
+    """The same 8 seeds on the engine: one batched comparison versus 8 single generations."""
+    seeds, request = seed_range(settings), common.make_request(settings.size)
 
     def direct_compare(run):
         events = engine.compare([request.with_seed(seed) for seed in seeds])
@@ -178,10 +189,7 @@ def comparison_variants(client: Client, engine: Engine, settings: Settings) -> d
         for seed in seeds:
             list(engine.generate(request.with_seed(seed)))
 
-    return {
-        SERVER_COMPARE: server_compare, SERVER_SINGLES: server_singles,
-        DIRECT_COMPARE: direct_compare, DIRECT_SINGLES: direct_singles,
-    }
+    return {DIRECT_COMPARE: direct_compare, DIRECT_SINGLES: direct_singles}
 
 
 def photo_like(size: int) -> Image.Image:
@@ -226,35 +234,60 @@ def first_answer(client: Client, size: int) -> float:
     return time.perf_counter() - started
 
 
-def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, int]) -> list[common.Figure]:
-    """Figures 4 (round trip, PNG encoding), 5 (seed comparison throughput) and the server's cold start."""
-    larger = 100 * (png_sizes["photo"] / png_sizes["photo, PIL"] - 1)
-    server_first, direct_first = common.median(samples[SERVER_FIRST]), common.median(samples[DIRECT_FIRST])
-    added = common.median(samples[SERVER_GENERATE]) - common.median(samples[DIRECT_GENERATE])
+def serving_figures(samples: common.Samples, settings: Settings, prefix: str = "") -> list[common.Figure]:
+    """Figures 4a, 4b and 5a of the app whose timings carry `prefix` (the baseline's are B4a, B4b, B5a)."""
+    key, name = ("B", "Baseline: ") if prefix else ("", "")
+    names = (SERVER_GENERATE, SERVER_FIRST, SERVER_COMPARE, SERVER_SINGLES)
+    generate, first, compare, singles = (prefix + name for name in names)
+    server_first, direct_first = common.median(samples[first]), common.median(samples[DIRECT_FIRST])
+    added = common.median(samples[generate]) - common.median(samples[DIRECT_GENERATE])
     return [
         common.Figure(
-            "4a", "/generate round trip / direct engine call", common.ratio(samples, SERVER_GENERATE, DIRECT_GENERATE),
-            target="<= 1.10", note=f"{added * 1e3:+.0f} ms (paired runs: "
-            f"{common.paired_ratio(samples, SERVER_GENERATE, DIRECT_GENERATE):.3f}×); includes the final PNG (written "
-            "with metadata, downloaded by the client) and every streamed preview",
+            f"{key}4a", f"{name}/generate round trip / direct engine call",
+            common.ratio(samples, generate, DIRECT_GENERATE), target="<= 1.10",
+            note=f"{added * 1e3:+.0f} ms (paired runs: {common.paired_ratio(samples, generate, DIRECT_GENERATE):.3f}"
+            "×); includes the final PNG (written with metadata, downloaded by the client) and every streamed preview",
         ),
         common.Figure(
-            "4b", "First streamed preview − direct engine's first preview", (server_first - direct_first) * 1e3, "ms",
-            target="<= 20", note=f"{server_first * 1e3:.0f} ms vs {direct_first * 1e3:.0f} ms; the client has the "
-            "preview file (the first output, with only the seed, does not count)",
+            f"{key}4b", f"{name}First streamed preview − direct engine's first preview",
+            (server_first - direct_first) * 1e3, "ms", target="<= 20",
+            note=f"{server_first * 1e3:.0f} ms vs {direct_first * 1e3:.0f} ms; the client has the preview (the "
+            "first output, with only the seed, does not count)",
         ),
+        common.Figure(
+            f"{key}5a", f"{name}Throughput, /compare / {settings.seeds} × /generate",
+            common.ratio(samples, singles, compare), target=">= 1",
+            note=f"paired runs: {common.paired_ratio(samples, singles, compare):.3f}×; {settings.seeds} seeds in "
+            "batches of the app's default size (4)",
+        ),
+    ]
+
+
+def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, int]) -> list[common.Figure]:
+    """Figures 4 (round trip, PNG encoding), 5 (seed comparison throughput) and the server's cold start;
+    with a baseline, its own 4a, 4b and 5a, and this app's round trip over the baseline's (4d)."""
+    larger = 100 * (png_sizes["photo"] / png_sizes["photo, PIL"] - 1)
+    round_trip, png, comparison = serving_figures(samples, settings)
+    extra = []
+    if BASELINE + SERVER_GENERATE in samples:
+        ratio = common.ratio(samples, SERVER_GENERATE, BASELINE + SERVER_GENERATE)
+        paired = common.paired_ratio(samples, SERVER_GENERATE, BASELINE + SERVER_GENERATE)
+        extra = [
+            *serving_figures(samples, settings, BASELINE),
+            common.Figure(
+                "4d", "/generate round trip, this app / the baseline", ratio, note=f"paired runs: {paired:.3f}×"
+            ),
+        ]
+    return [
+        round_trip,
+        png,
         common.Figure(
             "4c", f"The app's final PNG encoding, photo-like {settings.size}² image",
             common.median(samples[PNG_PHOTO]) * 1e3, "ms",
             note=f"tiny model's noisy image: {common.median(samples[PNG_TINY]) * 1e3:.0f} ms; PIL at compress_level=1: "
             f"{common.median(samples[PNG_PIL_PHOTO]) * 1e3:.0f} ms; fpng's file {larger:+.0f} % in size",
         ),
-        common.Figure(
-            "5a", f"Throughput, /compare / {settings.seeds} × /generate",
-            common.ratio(samples, SERVER_SINGLES, SERVER_COMPARE), target=">= 1",
-            note=f"paired runs: {common.paired_ratio(samples, SERVER_SINGLES, SERVER_COMPARE):.3f}×; "
-            f"{settings.seeds} seeds in batches of the app's default size (4)",
-        ),
+        comparison,
         common.Figure(
             "5b", f"Throughput, engine.compare / {settings.seeds} × engine.generate",
             common.ratio(samples, DIRECT_SINGLES, DIRECT_COMPARE),
@@ -266,20 +299,29 @@ def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, in
             "7i", "Server: first /generate (no warm-up)", common.median(samples[SERVER_FIRST_ANSWER]), "s",
             note=f"steady: {common.median(samples[SERVER_GENERATE]):.2f} s",
         ),
+        *extra,
     ]
 
 
-def measure(settings: Settings) -> tuple[common.Samples, dict[str, int]]:
-    """Start the app, then time it against the engine in interleaved rounds."""
+def measure(settings: Settings, baseline: Path | None) -> tuple[common.Samples, dict[str, int]]:
+    """Start the app (and the baseline's), then time them against the engine in interleaved rounds."""
     engine = common.load_tiny_engine()
-    with tempfile.TemporaryDirectory(prefix="turbo-studio-bench-") as temp, app_server(Path(temp)) as (url, ready):
-        client = Client(url, verbose=False, download_files=str(Path(temp) / "downloads"))
-        samples = {SERVER_READY: [ready], SERVER_FIRST_ANSWER: [first_answer(client, settings.size)]}
-        single = {**server_variants(client, settings), **direct_variants(engine, settings)}
+    with tempfile.TemporaryDirectory(prefix="turbo-studio-bench-") as temp, ExitStack() as servers:
+        url, ready = servers.enter_context(app_server(Path(temp) / "app"))
+        urls = {"": url}
+        if baseline:
+            urls[BASELINE] = servers.enter_context(app_server(Path(temp) / "baseline", repo=baseline))[0]
+        downloads = str(Path(temp) / "downloads")
+        clients = {prefix: Client(url, verbose=False, download_files=downloads) for prefix, url in urls.items()}
+        samples = {SERVER_READY: [ready], SERVER_FIRST_ANSWER: [first_answer(clients[""], settings.size)]}
+        single, comparisons = direct_variants(engine, settings), direct_comparisons(engine, settings)
+        for prefix, client in clients.items():
+            single.update(server_variants(client, settings, prefix))
+            comparisons.update(server_comparisons(client, settings, prefix))
         samples.update(common.interleave(single, settings.rounds, settings.warmup))
-        comparisons = comparison_variants(client, engine, settings)
         samples.update(common.interleave(comparisons, settings.compare_rounds, warmup=0))
-        client.close()
+        for client in clients.values():
+            client.close()
     variants, png_sizes = png_variants(engine, settings)
     samples.update(common.interleave(variants, PNG_ROUNDS, warmup=1))
     return samples, png_sizes
@@ -289,6 +331,9 @@ def main() -> None:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256x256 and fewer runs: a smoke run for CI")
     parser.add_argument("--profile", action="store_true", help="instead, where a served /generate spends its time")
+    parser.add_argument(
+        "--baseline", type=Path, help="also serve the app of this checkout, interleaved with this one (before/after)"
+    )
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     common.quiet_libraries()
@@ -299,7 +344,7 @@ def main() -> None:
     if args.profile:
         print(server_profile.report(server_profile.run(settings.size, app_server), settings.describe()), flush=True)
         return
-    samples, png_sizes = measure(settings)
+    samples, png_sizes = measure(settings, args.baseline)
     report = common.Report(
         "App server on the tiny SD3 (CPU, loopback)", settings.describe(), figures(samples, settings, png_sizes),
         samples,
