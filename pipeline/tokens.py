@@ -85,14 +85,20 @@ def _ids(tokenizer, text: str) -> list[int]:
 
 
 def _words_past(tokenizer, text: str, limit: int) -> str:
-    """The words of `text` from the one holding the first token past `limit` ('' when all fit).
+    """The words of `text` after the longest run of whole words that fits in `limit` tokens ('' when
+    all fit): a word the cut falls inside counts as not read, so the quote starts on a word boundary.
 
-    The last position an encoder reads holds the end-of-text token, as in diffusers' own warning.
-    A word the cut falls inside counts as not read: the quote starts on a word boundary.
+    Found by bisection over word counts (a few tokenizations), not by decoding the tokens cut off:
+    decoding lowercases, splits punctuation into words of its own and joins subwords its own way.
     """
-    ids = _ids(tokenizer, text)
-    if len(ids) <= limit:
+    if len(_ids(tokenizer, text)) <= limit:
         return ""
-    cut = tokenizer.decode(ids[limit - 1 : -1], skip_special_tokens=True).split()
     words = text.split()
-    return " ".join(words[-len(cut) :]) if cut else ""
+    fitting, too_many = 0, len(words)  # words[:fitting] fit in `limit`; words[:too_many] do not
+    while too_many - fitting > 1:
+        middle = (fitting + too_many) // 2
+        if len(_ids(tokenizer, " ".join(words[:middle]))) <= limit:
+            fitting = middle
+        else:
+            too_many = middle
+    return " ".join(words[fitting:])

@@ -26,3 +26,13 @@ def test_dropped_words_are_whole_words_of_the_prompt_clip_first():
     assert t5.encoder == "T5" and t5.text.endswith("and a Zebra") and t5.words == 5
     assert str(clip) == "CLIP reads 77 tokens and ignored: fox a fox and a Zebra"
     assert COUNTER.dropped("a short prompt", 77) == []
+
+
+def test_the_words_kept_are_the_longest_run_that_fits_whatever_the_punctuation():
+    prompt = "Masterpiece, (a red fox:1.2), snow; golden-hour light! " * 6
+    words = prompt.split()
+    (clip,) = [dropped for dropped in COUNTER.dropped(prompt, 256) if dropped.encoder == "CLIP"]
+    kept = words[: len(words) - clip.words]
+    assert " ".join(kept + clip.text.split()) == " ".join(words)
+    one_more = words[: len(kept) + 1]
+    assert COUNTER.count(" ".join(kept), 256).clip <= 77 < COUNTER.count(" ".join(one_more), 256).clip
