@@ -6,7 +6,8 @@ PNG info upload as the page sends it. A case's `field` says where its value goes
 
 - a request field (`prompt`, `width`, `seed`, ...): a `/generate` argument;
 - `seeds`: the seed list of `/compare`;
-- `upload`: the bytes of a file dropped on the PNG info tab.
+- `upload`: the bytes of a file dropped on the PNG info tab (`UPLOAD_CASES` are refused with the
+  message; `FITTED_UPLOADS` are read, and the message says what was changed to use them).
 
 `message` is None for odd inputs that are valid (emoji, right-to-left text, control
 characters): those must generate, and their prompt must come back unchanged.
@@ -24,9 +25,9 @@ from typing import Any
 import pytest
 from PIL import Image, PngImagePlugin
 
-from pipeline.metadata import png_bytes
 from pipeline import GenerationRequest
 from pipeline import request as limits
+from pipeline.metadata import png_bytes
 
 # HTML and script that must only ever be shown as text.
 HOSTILE_HTML = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=1</script>'
@@ -191,11 +192,15 @@ UPLOAD_CASES = [
         handmade_png((b"tEXt", b"parameters\x00" + b"a" * 10_000_000 + b"\nSteps: 4")),
         "The parameters text is 10,000,009 characters long; at most 65,536 are read",
     ),
+]
+
+# Uploads with a value Turbo Studio cannot use: PNG info shows them, and says what it uses instead.
+FITTED_UPLOADS = [
     Case(
         "upload-html-in-a-bad-value",
         "upload",
         infotext_png(f"a cat\nSteps: {HOSTILE_HTML}, Seed: 1"),
-        "Steps in the parameters is",
+        f"Steps '{HOSTILE_HTML}' is not a valid number; 4 is used",
     ),
 ]
 

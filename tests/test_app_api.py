@@ -109,6 +109,21 @@ def test_random_seed_is_reported_and_reproducible(client):
     assert np.array_equal(pixels(path), pixels(again))
 
 
+def test_progress_is_told_in_words_and_a_long_prompt_warns_no_one(client):
+    """The job's progress reads as the page's status line does; the words a long prompt loses are
+    noted on the page, not sent as a warning to the client."""
+    job = generate(client, seed=41, prompt="a fox in the snow " * 40, width=512, height=512, steps=6)
+    told, logs = set(), set()
+    while not job.done():
+        status = job.status()
+        told.update(unit.desc for unit in status.progress_data or ())
+        logs.add(status.log)
+        time.sleep(0.005)
+    assert job.result(timeout=60)[1] == 41
+    assert any(re.fullmatch(r"Step [1-5] of 6 · \d+\.\d s left", text or "") for text in told), told
+    assert logs == {None}
+
+
 @pytest.mark.parametrize(
     ("axis", "values", "captions", "settings"),
     [

@@ -3,19 +3,28 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
+import gradio_http
 import pytest
+from bad_inputs import (
+    API_REQUEST_CASES,
+    FITTED_UPLOADS,
+    HOSTILE_HTML,
+    HOSTILE_UPLOADS,
+    ODD_BUT_VALID,
+    SEED_LIST_CASES,
+    UPLOAD_CASES,
+)
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect
+from server_process import compare_args, generate_args, in_process
 
-import gradio_http
-from bad_inputs import API_REQUEST_CASES, HOSTILE_HTML, HOSTILE_UPLOADS, ODD_BUT_VALID, SEED_LIST_CASES, UPLOAD_CASES
 from pipeline.errors import RequestError
 from pipeline.metadata import read_request
 from pipeline.seeds import parse_seed_list
-from server_process import compare_args, generate_args, in_process
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +99,14 @@ def test_png_info_explains_a_bad_upload(server, client, case):
     assert_still_serving(client)
 
 
+@pytest.mark.parametrize("case", [case.param for case in FITTED_UPLOADS])
+def test_png_info_reads_a_bad_value_and_says_what_it_uses_instead(server, client, case):
+    answer = gradio_http.queue(server.url, "png_info", [gradio_http.file_data(server.url, "upload.png", case.value)])
+    assert not answer.failed and answer.warnings == [], answer
+    assert any(html.escape(case.message) in str(value) for value in answer.output), answer  # escaped in the page's HTML
+    assert_still_serving(client)
+
+
 @pytest.mark.parametrize("case", [case.param for case in HOSTILE_UPLOADS])
 def test_html_in_an_uploaded_prompt_comes_back_as_plain_text(server, case):
     answer = gradio_http.queue(server.url, "png_info", [gradio_http.file_data(server.url, "hostile.png", case.value)])
@@ -124,14 +141,29 @@ def test_html_in_an_uploaded_prompt_is_shown_as_text_in_the_browser(browser, ser
     page.close()
 
 
-def test_html_quoted_in_a_warning_toast_is_shown_as_text(browser, server, tmp_path):
+def test_html_quoted_in_an_error_toast_and_the_status_line_is_shown_as_text(browser, server):
     """Gradio renders toasts as (sanitised) HTML: an unescaped message would inject an <img>."""
-    (case,) = [case for case in UPLOAD_CASES if case.id == "upload-html-in-a-bad-value"]
-    page = open_png_info(browser, server.url, case.value, tmp_path)
-    toast = page.get_by_role("status").filter(has_text=case.message)
+    page = browser.new_page()
+    page.goto(server.url)
+    page.locator("#prompt textarea").fill("a cat")
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    page.locator("#compare-seeds textarea").fill(HOSTILE_HTML)
+    page.locator("#compare-button").click()
+    message = "In the seed list, '<img' is neither a whole number nor a range"
+    toast = page.get_by_test_id("toast-body").filter(has_text=message)
     expect(toast).to_be_visible()
+    expect(page.locator("#compare-status")).to_contain_text(message)
+    assert toast.locator("img").count() == 0 and page.locator("#compare-status img").count() == 0
     assert_nothing_injected(page)
-    expect(toast).to_contain_text(HOSTILE_HTML)
+    page.close()
+
+
+@pytest.mark.parametrize("case", [case.param for case in FITTED_UPLOADS])
+def test_html_in_a_bad_value_is_shown_as_text_in_the_browser(browser, server, tmp_path, case):
+    page = open_png_info(browser, server.url, case.value, tmp_path)
+    expect(page.locator("#png-info-changes li").first).to_have_text(case.message)
+    assert_nothing_injected(page)
+    page.close()
 
 
 def parameters_component(url: str) -> dict:

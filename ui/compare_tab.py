@@ -10,15 +10,17 @@ import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.errors import RequestError
+from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
 from ui.history import History, add_to_history
 from ui.inline_previews import PreviewGallery
 from ui.live_grid import LiveGrid
+from ui.prompt_notes import dropped_note
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
 from ui.send_to_generate import SendToGenerate
-from ui.status import status_message, status_progress
+from ui.status import DONE, RUNNING, STOPPED, status_line, status_progress
 from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
 from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
@@ -67,14 +69,14 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         )
     with gr.Row():
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
-        stop = gr.Button("Stop", variant="stop", visible=False, elem_id="compare-stop-button")
-    status = StatusLine(status_message(IDLE), elem_id="compare-status")
+        stop = gr.Button("■ Stop", variant="stop", visible=False, elem_id="compare-stop-button")
+    status = StatusLine(status_line(IDLE), elem_id="compare-status")
     gallery = PreviewGallery(  # the cells' previews inline (ui/inline_previews.py), finished cells as PNG files
         label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
-    axis.change(_axis_values_box, axis, axis_values, queue=False, api_visibility="private")
+    axis.change(_axis_values_box, axis, axis_values, queue=False, api_visibility="private", show_progress="hidden")
     return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, grid, gr.State(None))
 
 
@@ -86,15 +88,15 @@ def _axis_values_box(axis: str) -> gr.Textbox:
 
 def finished_status(images: list[SavedImage | None], seconds: float) -> str:
     """The line shown when a comparison is done."""
-    return status_message(
-        f"<b>{len(images)}</b> images in {seconds:.1f} s. Select one to send its settings to Generate."
+    return status_line(
+        f"Done in {seconds:.1f} s: {len(images)} images. Select one to send its settings to Generate.", DONE
     )
 
 
 def stopped_status(images: list[SavedImage | None]) -> str:
     """The line shown after Stop: how many images were finished."""
     done = sum(saved is not None for saved in images)
-    return status_message(f"Stopped after <b>{done}</b> of <b>{len(images)}</b> images.")
+    return status_line(f"Stopped after {done} of {len(images)} images", STOPPED)
 
 
 def _to_history(grid: LiveGrid | None, history: list[SavedImage]) -> tuple:
@@ -102,7 +104,13 @@ def _to_history(grid: LiveGrid | None, history: list[SavedImage]) -> tuple:
 
 
 def wire_compare_tab(
-    controls: Controls, tab: CompareTab, history: History, send: SendToGenerate, runner: Runner, max_seeds: int
+    controls: Controls,
+    tab: CompareTab,
+    history: History,
+    send: SendToGenerate,
+    runner: Runner,
+    tokens: TokenCounter,
+    max_seeds: int,
 ) -> None:
     """Compare (also the `/compare` API), Stop, the grid file, and sending a cell to Generate."""
 
@@ -129,7 +137,8 @@ def wire_compare_tab(
         return stopped_status(grid.saved), save_grid(grid) if any(grid.saved) else None
 
     def _to_generate(grid: LiveGrid | None, selected: gr.SelectData) -> dict:
-        return send.values(grid.saved[selected.index] if grid else None)
+        saved = grid.saved[selected.index] if grid else None
+        return send.values(saved.request, saved.path) if saved else gr.skip()
 
     @on_gpu(duration)
     def compare(
@@ -152,17 +161,19 @@ def wire_compare_tab(
         comma-separated in `axis_values`). Streams the gallery after every step, with the cells'
         previews; ends with every cell's PNG (captions like "seed 7 · cat") and the labelled grid PNG."""
         started = time.perf_counter()
-        with shown_as_toast():
+        with shown_as_toast():  # assets/page.js also puts the message in the status line
             grid = LiveGrid(plan(locals()))
             # One column per axis value, so the rows are the seeds; a square-ish grid without an axis.
             layout = gr.Gallery(grid.gallery(), columns=grid.columns)
-            yield layout, None, status_message("Starting"), grid
+            yield layout, None, status_line("Starting…", RUNNING), grid, ""
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if grid.is_step(frame) else gr.skip()
-                yield grid.gallery(), gr.skip(), status, grid
+                yield grid.gallery(), gr.skip(), status, grid, gr.skip()
             seconds = time.perf_counter() - started
-            yield grid.gallery(), save_grid(grid), finished_status(grid.saved, seconds), grid
+            base = grid.comparison.base
+            note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
+            yield grid.gallery(), save_grid(grid), finished_status(grid.saved, seconds), grid, note
 
     components = {**controls.by_parameter, **tab.by_parameter}
     event = stoppable_gpu_event(
@@ -171,12 +182,12 @@ def wire_compare_tab(
         tab.stop,
         fn=compare,
         inputs=inputs_for(compare, components),
-        outputs=[tab.gallery, tab.grid, tab.status, tab.results],
+        outputs=[tab.gallery, tab.grid, tab.status, tab.results, controls.prompt_note],
         api_name="compare",
-        show_progress_on=tab.status,
+        show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         preprocess=False,  # the request's and the plan's own validation answer, naming the field
     )
-    private = {"api_visibility": "private"}
-    event.success(_to_history, [tab.results, history.images], [history.gallery, history.images], **private)
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
     tab.stop.click(stopped, tab.results, [tab.status, tab.grid], **private)
     tab.gallery.select(_to_generate, tab.results, send.outputs, queue=False, **private)

@@ -7,18 +7,20 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from pipeline.errors import RequestError
+from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
 from ui.history import History, add_to_history, build_history
 from ui.inline_previews import PreviewImage
+from ui.prompt_notes import dropped_note
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
-from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate
-from ui.status import status_message, status_progress
+from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate, alt_text
+from ui.status import DONE, RUNNING, status_line, status_progress, status_stopped
 from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
 from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
-from pipeline.errors import RequestError
 
 TAB_ID = GENERATE_TAB_ID
 READY = "Ready. Type a prompt and press Enter."
@@ -31,12 +33,13 @@ class GenerateTab:
     status: StatusLine
     image: gr.Image
     history: History
-    result: gr.State
+    result: gr.State  # the SavedImage of the last run
+    step: gr.State  # the running image's last Step, for the line after Stop
 
 
 def build_generate_tab() -> GenerateTab:
     """Lay out the tab (call inside it)."""
-    status = StatusLine(status_message(READY), elem_id="status")
+    status = StatusLine(status_line(READY), elem_id="status")
     image = PreviewImage(  # previews inline (ui/inline_previews.py), the final PNG as a file
         label="Image",
         type="filepath",
@@ -47,14 +50,16 @@ def build_generate_tab() -> GenerateTab:
         elem_id="result-image",
     )
     history = build_history()
-    return GenerateTab(status, image, history, gr.State(None))
+    return GenerateTab(status, image, history, gr.State(None), gr.State(None))
 
 
 def finished_status(saved: SavedImage, seconds: float) -> str:
     """The status line under which a finished image is shown."""
     request = saved.request
-    return status_message(
-        f"Seed <b>{request.seed}</b> · {request.width}×{request.height} · {request.steps} steps · {seconds:.2f} s"
+    return status_line(
+        f"Done in {seconds:.1f} s · seed {request.seed} · {request.width}×{request.height} · "
+        f"{request.steps} step{'s' if request.steps != 1 else ''}",
+        DONE,
     )
 
 
@@ -66,8 +71,10 @@ def generation_seconds(**arguments) -> int:
         return SECONDS_FIXED
 
 
-def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner) -> None:
-    """Generate (button or Enter; also the `/generate` API), Stop, and restoring from the history."""
+def wire_generate_tab(
+    controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner, tokens: TokenCounter
+) -> None:
+    """Generate (button, Enter or Ctrl+Enter; also the `/generate` API), Stop, and the history."""
 
     @on_gpu(generation_seconds)
     def generate(
@@ -87,31 +94,41 @@ def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate
         """Generate one image. Streams a preview after every step, then the final PNG (with its
         parameters in the metadata); the second value is the seed used."""
         started = time.perf_counter()
-        with shown_as_toast():
+        with shown_as_toast():  # assets/page.js also puts the message in the status line
             request = request_from(locals())
             # The seed first; and from here on a cancel can close this generator (Gradio closes
             # a generator only once it has yielded).
-            yield None, request.seed, gr.skip(), status_message("Starting"), None
+            yield None, request.seed, gr.skip(), status_line("Starting…", RUNNING), None, None, ""
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
                     status = finished_status(frame, time.perf_counter() - started)
-                    yield frame.path, request.seed, request.seed, status, frame
+                    note = dropped_note(tokens.dropped(request.prompt, request.max_sequence_length))
+                    yield frame.path, request.seed, request.seed, status, frame, None, note
                 else:
-                    yield frame.previews[0], request.seed, gr.skip(), status_progress(frame), gr.skip()
+                    status = status_progress(frame)
+                    yield frame.previews[0], request.seed, gr.skip(), status, gr.skip(), frame, gr.skip()
 
     event = stoppable_gpu_event(
-        [controls.generate.click, controls.prompt.submit],
+        [controls.generate.click],  # Enter in the prompt and Ctrl+Enter click it (assets/page.js)
         controls.generate,
         controls.stop,
         fn=generate,
         inputs=inputs_for(generate, controls.by_parameter),
-        outputs=[tab.image, controls.seed, controls.last_seed, tab.status, tab.result],
+        outputs=[tab.image, controls.seed, controls.last_seed, tab.status, tab.result, tab.step, controls.prompt_note],
         api_name="generate",
-        show_progress_on=tab.status,
+        show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         # The request's own validation answers, naming the field (a slider's preprocessing would
         # only say "Value 0 is less than minimum value 256", and round 1024.5).
         preprocess=False,
     )
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    controls.stop.click(status_stopped, tab.step, tab.status, **private)
     history = tab.history
-    event.success(add_to_history, [tab.result, history.images], [history.gallery, history.images], api_visibility="private")
-    history.gallery.select(send.on_select, history.images, send.outputs, api_visibility="private", queue=False)
+    event.success(_described, tab.result, tab.image, **private)
+    event.success(add_to_history, [tab.result, history.entries], [history.gallery, history.entries], **private)
+
+
+def _described(saved: SavedImage | None) -> gr.Image:
+    """The finished image's alt text: its prompt and seed."""
+    return gr.Image(alt_text=alt_text(saved.request)) if saved else gr.skip()
+

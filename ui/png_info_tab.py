@@ -1,18 +1,35 @@
-"""The PNG info tab: the parameters stored in an image, shown as text and sent back to Generate."""
+"""The PNG info tab: what any PNG says about how it was made, shown as written and as read, and
+sent to Generate with every value that had to change listed (a grid: any of its cells)."""
 
 from __future__ import annotations
 
+import html
+import json
 from dataclasses import dataclass
 
 import gradio as gr
 
+from pipeline import GenerationRequest
 from pipeline.errors import RequestError
-from pipeline.metadata import format_infotext, read_request
+from pipeline.metadata import INFOTEXT_KEY
+from pipeline.png_info import KNOWN_CHUNKS, FoundSettings, PngInfo, fit_request, read_png_info, settings_of
 from ui.errors import warn
-from ui.runs import SavedImage
 from ui.send_to_generate import SendToGenerate
 
 TAB_ID = "png-info"
+# The settings shown as read, in this order, by their infotext key.
+SHOWN = ("Seed", "Size", "Steps", "CFG scale", "Sampler", "Model")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Something PNG info can send to Generate: a label, its request (None without a prompt), the
+    image to show with it, and what was changed to fit Turbo Studio."""
+
+    label: str
+    request: GenerationRequest | None
+    image: str | None
+    changes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -21,55 +38,162 @@ class PngInfoTab:
 
     upload: gr.Image
     parameters: gr.Textbox
+    summary: gr.HTML
+    cell: gr.Dropdown
+    changes: gr.HTML
     send: gr.Button
-    found: gr.State
+    chunks: gr.Textbox
+    choices: gr.State  # the Choices read from the image
 
 
 def build_png_info_tab() -> PngInfoTab:
     """Lay out the tab (call inside it)."""
-    gr.Markdown("Drop a PNG made here, or one carrying the common `parameters` text, to read its settings.")
+    gr.Markdown(
+        "Drop any PNG: one made here, a comparison grid, or one from AUTOMATIC1111, Forge or ComfyUI. "
+        "Its settings are shown as written and as read; Send to Generate says what it has to change."
+    )
     with gr.Row(equal_height=False):
         # image_mode=None and type="filepath" hand over the uploaded file itself, metadata included.
         upload = gr.Image(
             label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=420,
             elem_id="png-info-image",
         )
-        with gr.Column():
-            parameters = gr.Textbox(
-                label="Parameters", lines=8, max_lines=20, interactive=False, buttons=["copy"],
-                elem_id="png-info-parameters",
-            )
+        with gr.Column(min_width=280):
+            summary = gr.HTML("", elem_id="png-info-summary", padding=False)
+            cell = gr.Dropdown([], label="Grid cell to send", visible=False, elem_id="png-info-cell")
+            changes = gr.HTML("", elem_id="png-info-changes", padding=False)
             send = gr.Button("Send to Generate", variant="primary", interactive=False, elem_id="png-info-send")
-    return PngInfoTab(upload, parameters, send, gr.State(None))
-
-
-def read_parameters(upload: dict | None) -> tuple:
-    """The parameters text of the uploaded image, what to send to Generate, and the button's state.
-
-    `upload` is the file as Gradio received it, not opened: a file that is no image at all, or a
-    truncated one, gets the metadata reader's explanation. An image without readable parameters
-    clears the panel and says why in a warning toast.
-    """
-    nothing = "", None, gr.Button(interactive=False)
-    if upload is None:
-        return nothing
-    path = upload["path"]
-    try:
-        request, model = read_request(path)
-    except RequestError as error:
-        warn(str(error))
-        return nothing
-    return format_infotext(request, model or "unknown"), SavedImage(path, request), gr.Button(interactive=True)
-
-
-def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate) -> None:
-    """Reading an image when it changes, and Send to Generate."""
-    tab.upload.change(
-        read_parameters,
-        tab.upload,
-        [tab.parameters, tab.found, tab.send],
-        api_name="png_info",
-        api_visibility="private",
-        preprocess=False,
+    parameters = gr.Textbox(
+        label="parameters (as written)", lines=4, max_lines=20, interactive=False, buttons=["copy"],
+        elem_id="png-info-parameters",
     )
-    tab.send.click(send.values, tab.found, send.outputs, api_visibility="private", queue=False)
+    chunks = gr.Textbox(
+        label="Other metadata (as written)", lines=4, max_lines=20, interactive=False, buttons=["copy"],
+        visible=False, elem_id="png-info-chunks",
+    )
+    return PngInfoTab(upload, parameters, summary, cell, changes, send, chunks, gr.State([]))
+
+
+def choices_of(info: PngInfo, path: str, model: str) -> list[Choice]:
+    """What can be sent: the image's own settings; for a grid, its base settings and each cell."""
+    if info.grid is not None:
+        grid = info.grid
+        cells = [
+            (cell.caption if finished else f"{cell.caption} (not generated)", cell.request)
+            for cell, finished in zip(grid.comparison.cells, grid.finished)
+        ]
+        return [
+            Choice(label, request, None, fit_request(settings_of(request, grid.model), model).changes)
+            for label, request in [("Base settings", grid.comparison.base), *cells]
+        ]
+    if info.settings is None:
+        return []
+    fitted = fit_request(info.settings, model)
+    return [Choice("This image", fitted.request, path if fitted.request else None, fitted.changes)]
+
+
+def summary_html(info: PngInfo) -> str:
+    """The settings as the image states them (escaped: they are the image's text), and any notes."""
+    parts = [f'<p class="note">{html.escape(note)}</p>' for note in info.notes]
+    if info.grid is not None:
+        grid = info.grid
+        done = sum(grid.finished)
+        cells = f"{len(grid.finished)} cells, {done} generated"
+        text = f"A Turbo Studio comparison grid: {grid.comparison.description} ({cells})."
+        parts.insert(0, f"<p>{html.escape(text)}</p>")
+    if info.settings is not None:
+        parts.append(_settings_table(info.settings))
+    return "".join(parts)
+
+
+def _settings_table(settings: FoundSettings) -> str:
+    rows = [("Read from", settings.source), ("Prompt", settings.prompt or "(none found)")]
+    if settings.negative_prompt:
+        rows.append(("Negative prompt", settings.negative_prompt))
+    rows += [(key, settings.values[key]) for key in SHOWN if key in settings.values]
+    others = [f"{key}: {value}" for key, value in settings.values.items() if key not in SHOWN]
+    if others:
+        rows.append(("Other", ", ".join(others)))
+    body = "".join(
+        f"<tr><th scope='row'>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>" for key, value in rows
+    )
+    return f'<table class="png-settings"><caption>Settings as written</caption>{body}</table>'
+
+
+def changes_html(choice: Choice | None) -> str:
+    """What sending `choice` changes, for people."""
+    if choice is None or not choice.changes:
+        return ""
+    items = "".join(f"<li>{html.escape(change)}</li>" for change in choice.changes)
+    heading = "Sent to Generate with these changes:" if choice.request else "Cannot be sent to Generate:"
+    return f'<div class="png-changes"><p>{heading}</p><ul>{items}</ul></div>'
+
+
+def other_chunks(info: PngInfo) -> str:
+    """The known chunks besides `parameters`, JSON indented, each under its name."""
+    sections = []
+    for key, text in info.chunks.items():
+        if key == INFOTEXT_KEY:
+            continue
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except json.JSONDecodeError:
+            pass
+        sections.append(f"── {key}: {KNOWN_CHUNKS[key]} ──\n{text}")
+    return "\n\n".join(sections)
+
+
+def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None:
+    """Reading an image when it changes, choosing a grid's cell, and Send to Generate."""
+
+    def read(upload: dict | None) -> tuple:
+        """The tab's values for the uploaded file (as Gradio received it, not opened)."""
+        if upload is None:
+            return "", [], gr.Button(interactive=False), "", gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
+        try:
+            info = read_png_info(upload["path"])
+        except RequestError as error:  # not a PNG, truncated, too large: the file itself
+            warn(str(error))
+            note = f'<p class="note">{html.escape(str(error))}</p>'
+            return "", [], gr.Button(interactive=False), note, gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
+        choices = choices_of(info, upload["path"], model)
+        first = choices[0] if choices else None
+        cell = gr.Dropdown(
+            [(choice.label, index) for index, choice in enumerate(choices)], value=0, visible=info.grid is not None
+        )
+        chunks = other_chunks(info)
+        return (
+            info.chunks.get(INFOTEXT_KEY, ""),
+            choices,
+            gr.Button(interactive=bool(first and first.request)),
+            summary_html(info),
+            cell,
+            changes_html(first),
+            gr.Textbox(chunks, visible=bool(chunks)),
+        )
+
+    def chosen(choices: list[Choice], index: int | None) -> Choice | None:
+        return choices[index] if isinstance(index, int) and 0 <= index < len(choices) else None
+
+    def on_cell(choices: list[Choice], index: int | None) -> tuple:
+        choice = chosen(choices, index)
+        return changes_html(choice), gr.Button(interactive=bool(choice and choice.request))
+
+    def on_send(choices: list[Choice], index: int | None) -> dict:
+        choice = chosen(choices, index)
+        if choice is None:
+            return gr.skip()
+        note = f"Changed to fit: {'; '.join(choice.changes)}. Press Generate." if choice.changes else ""
+        return send.values(choice.request, choice.image, note)
+
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    tab.upload.change(
+        read,
+        tab.upload,
+        [tab.parameters, tab.choices, tab.send, tab.summary, tab.cell, tab.changes, tab.chunks],
+        api_name="png_info",
+        preprocess=False,
+        **private,
+    )
+    tab.cell.change(on_cell, [tab.choices, tab.cell], [tab.changes, tab.send], queue=False, **private)
+    tab.send.click(on_send, [tab.choices, tab.cell], send.outputs, queue=False, **private)

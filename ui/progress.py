@@ -1,4 +1,4 @@
-"""One progress measure with an ETA over a whole run: a single image, or every batch of a comparison."""
+"""One progress measure with time left over a whole run: a single image, or every batch of a comparison."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ from pipeline import Finished, Preview
 
 @dataclass(frozen=True)
 class Step:
-    """Where a run stands after a step: the previews of the running batch and their positions in
-    the run's requests, the fraction done, and a line such as "Step 3/4 · ETA 0.4 s"."""
+    """Where a run stands after a step.
+
+    Attributes:
+        previews: the running batch's previews; `indices` are their positions in the run's requests.
+        step, total_steps: the step just done, of the batch's steps.
+        fraction: of the whole run's work done.
+        text: for people, e.g. "Step 3 of 12 · 4.1 s left", or "Decoding…" after the last step.
+        title: for the browser tab, e.g. "3/12".
+    """
 
     previews: list[Image.Image]
     indices: tuple[int, ...]
@@ -22,12 +29,17 @@ class Step:
     total_steps: int
     fraction: float
     text: str
+    title: str
+
+    @property
+    def decoding(self) -> bool:
+        """True after a batch's last step: the VAE decodes and the PNGs are written next."""
+        return self.step == self.total_steps
 
 
 class RunProgress:
     """Turns the engine's events into `Step`s and reports them to a `gr.Progress` too (API clients
-    read it from the job status; the page shows the `Step` text, since Gradio hides a streaming
-    event's progress bar once it has yielded).
+    read it from the job status; the page shows the `Step` text in its status line).
 
     Work is counted in image-steps, so a comparison's measure moves evenly across its batches.
     """
@@ -44,14 +56,19 @@ class RunProgress:
     def preview(self, preview: Preview) -> Step:
         """After a step: the fraction done, the step and the time left."""
         fraction = min(1.0, (self._done + len(preview.requests) * preview.step) / self._total)
-        elapsed = time.perf_counter() - self._started
-        remaining = elapsed * (1 - fraction) / fraction
-        text = f"Step {preview.step}/{preview.total_steps} · ETA {remaining:.1f} s"
+        remaining = (time.perf_counter() - self._started) * (1 - fraction) / fraction
+        images = ""
         if self._images > 1:
             first = self._images_done + 1
-            text = f"Images {first}-{first + len(preview.requests) - 1} of {self._images} · {text}"
+            images = f"images {first}–{first + len(preview.requests) - 1} of {self._images}"
+        if preview.step == preview.total_steps:
+            text = f"Decoding {images}…" if images else "Decoding…"
+        else:
+            text = f"Step {preview.step} of {preview.total_steps} · {remaining:.1f} s left"
+            text = f"{images.capitalize()} · {text.lower()}" if images else text
+        title = f"{round(fraction * 100)}%" if images else f"{preview.step}/{preview.total_steps}"
         self._progress(fraction, desc=text)
-        return Step(preview.images, preview.indices, preview.step, preview.total_steps, fraction, text)
+        return Step(preview.images, preview.indices, preview.step, preview.total_steps, fraction, text, title)
 
     def finished(self, finished: Finished) -> None:
         """After a batch: its work is done."""

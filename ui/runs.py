@@ -9,7 +9,6 @@ import gradio as gr
 
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from ui.errors import warn
 from ui.progress import RunProgress, Step
 from ui.store import ImageStore
 
@@ -68,16 +67,11 @@ class Runner:
         yield from self._saved(self.engine.compare(requests), tracker)
 
     def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | SavedBatch]:
-        """A `Step` per preview, and each batch's images once saved; each warning shown once."""
-        shown: set[str] = set()
+        """A `Step` per preview, and each batch's images once saved (the handlers note dropped words)."""
         for event in events:
             if isinstance(event, Preview):
                 yield tracker.preview(event)
                 continue
             tracker.finished(event)
-            for warning in event.warnings:
-                if warning not in shown:
-                    shown.add(warning)
-                    warn(warning)
             images = [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
             yield SavedBatch(event.indices, images)

@@ -6,12 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from PIL import Image
 
+from pipeline import GenerationRequest
 from ui.controls import Controls
-from ui.runs import SavedImage
-from ui.status import status_message
+from ui.status import status_line
 
 GENERATE_TAB_ID = "generate"
+# Alt text: the prompt's start and the seed; screen readers read the whole prompt in its box.
+ALT_TEXT_CHARS = 150
+
+
+def alt_text(request: GenerationRequest) -> str:
+    """What an image of `request` shows, for screen readers: its prompt (cut on a word) and seed."""
+    prompt = " ".join(request.prompt.split())
+    if len(prompt) > ALT_TEXT_CHARS:
+        prompt = prompt[:ALT_TEXT_CHARS].rsplit(" ", 1)[0] + "…"
+    return f"{prompt} (seed {request.seed})"
 
 
 @dataclass(frozen=True)
@@ -28,20 +39,17 @@ class SendToGenerate:
         """The components `values` sets."""
         return [*self.controls.restorable, self.image, self.status, self.tabs]
 
-    def values(self, saved: SavedImage | None) -> dict:
-        """The settings of `saved`, its image, a status line, and the Generate tab selected (nothing
-        changes without an image)."""
-        if saved is None:
+    def values(self, request: GenerationRequest | None, image: str | Image.Image | None = None, note: str = "") -> dict:
+        """The settings of `request`, `image` in the Generate tab (cleared when None), a status line
+        (with `note`, a sentence on how the settings or image differ), and the Generate tab selected
+        (nothing changes without a request)."""
+        if request is None:
             return gr.skip()
-        seed = saved.request.seed
-        status = status_message(f"Settings of seed <b>{seed}</b> restored; press Generate to make it again.")
+        ending = f". {note}" if note else "; press Generate to make it again."
+        text = f"Settings of seed {request.seed} restored{ending}"
         return {
-            **self.controls.restored(saved.request),
-            self.image: saved.path,
-            self.status: status,
+            **self.controls.restored(request),
+            self.image: gr.Image(image, alt_text=alt_text(request) if image is not None else None),
+            self.status: status_line(text),
             self.tabs: gr.Tabs(selected=GENERATE_TAB_ID),
         }
-
-    def on_select(self, images: list[SavedImage], selected: gr.SelectData) -> dict:
-        """Send the image selected in a gallery whose images are `images`."""
-        return self.values(images[selected.index] if selected.index < len(images) else None)

@@ -1,4 +1,5 @@
-"""The whole interface: the settings column, the tabs, the API and the footer, and launching it."""
+"""The whole interface: the settings column, the tabs, the API and the footer, and launching it
+with the page's own script (assets/page.js) and style (assets/style.css)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pipeline import Engine
 from ui import compare_tab, generate_tab, png_info_tab
 from ui.controls import build_controls
 from ui.footer import footer_text
+from ui.history import wire_history
 from ui.options import ServerOptions, StudioOptions
+from ui.prompt_notes import empty_prompt_count, wire_prompt_notes
 from ui.runs import Runner
 from ui.send_to_generate import SendToGenerate
 from ui.store import ImageStore
@@ -19,7 +22,30 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TITLE = "Turbo Studio"
 # Uploads are PNGs whose metadata the PNG info tab reads.
 MAX_UPLOAD = "25mb"
-THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber")
+# Soft, with text dark enough to read on its fills (WCAG AA contrast), and Stop buttons red.
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber").set(
+    button_primary_background_fill="*primary_600",
+    button_primary_background_fill_hover="*primary_700",
+    button_primary_border_color="*primary_600",
+    checkbox_label_background_fill_selected="*primary_600",
+    link_text_color="*secondary_800",
+    link_text_color_hover="*secondary_900",
+    link_text_color_visited="*secondary_800",
+    link_text_color_active="*secondary_800",
+    block_label_text_color="*primary_700",
+    block_title_text_color="*primary_700",
+    body_text_color_subdued="*neutral_600",
+    body_text_color_subdued_dark="*neutral_300",
+    # Tailwind's red 600 to 800 (the theme's own palette has no red).
+    button_cancel_background_fill="#dc2626",
+    button_cancel_background_fill_hover="#b91c1c",
+    button_cancel_background_fill_dark="#b91c1c",
+    button_cancel_background_fill_hover_dark="#991b1b",
+    button_cancel_border_color="#b91c1c",
+    button_cancel_border_color_dark="#dc2626",
+    button_cancel_text_color="white",
+    button_cancel_text_color_dark="white",
+)
 
 
 def example_prompts() -> list[str]:
@@ -34,29 +60,35 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
     # No `delete_cache`: the store prunes Gradio's cache (ui/store.py says why).
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_id="layout"):
             with gr.Column(scale=2, min_width=320, elem_id="settings"):
-                controls = build_controls(example_prompts())
-            with gr.Column(scale=3, min_width=360):
-                with gr.Tabs(selected=generate_tab.TAB_ID) as tabs:
+                controls = build_controls(empty_prompt_count(engine.tokens))
+            with gr.Column(scale=3, min_width=320, elem_id="results"):
+                with gr.Tabs(selected=generate_tab.TAB_ID, elem_id="tabs") as tabs:
                     with gr.Tab("Generate", id=generate_tab.TAB_ID):
                         generate = generate_tab.build_generate_tab()
                     with gr.Tab("Compare", id=compare_tab.TAB_ID):
                         compare = compare_tab.build_compare_tab(options.max_seeds)
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
+                # After the tabs, so that they come first in the tab order.
+                gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
         gr.Markdown(footer_text(engine.info), elem_id="footer")
         send = SendToGenerate(controls, generate.image, generate.status, tabs)
-        generate_tab.wire_generate_tab(controls, generate, send, runner)
-        compare_tab.wire_compare_tab(controls, compare, generate.history, send, runner, options.max_seeds)
-        png_info_tab.wire_png_info_tab(png_info, send)
+        generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
+        compare_tab.wire_compare_tab(
+            controls, compare, generate.history, send, runner, engine.tokens, options.max_seeds
+        )
+        png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
+        wire_prompt_notes(controls, engine.tokens)
+        wire_history(generate.history, send, app)
     return app
 
 
-def launch(app: gr.Blocks, server: ServerOptions, **extra) -> None:
-    """Serve `app`: one generation at a time, a bounded queue, and no file but those it hands out
-    (no `allowed_paths`: the output folder is the operator's, see ui/store.py)."""
-    app.queue(max_size=server.max_queue_size, default_concurrency_limit=1)
+def launch(app: gr.Blocks, server: ServerOptions, concurrency: int = 1, **extra) -> None:
+    """Serve `app`: `concurrency` generations at a time (the engine's), a bounded queue, and no file
+    but those it hands out (no `allowed_paths`: the output folder is the operator's, see ui/store.py)."""
+    app.queue(max_size=server.max_queue_size, default_concurrency_limit=concurrency)
     app.launch(
         server_name=server.host,
         server_port=server.port,
@@ -65,5 +97,8 @@ def launch(app: gr.Blocks, server: ServerOptions, **extra) -> None:
         max_file_size=MAX_UPLOAD,
         theme=THEME,
         css_paths=[ASSETS / "style.css"],
+        js=(ASSETS / "page.js").read_text(encoding="utf-8"),
+        # The page says how long the queue may grow when it is full (Gradio's own message does not).
+        head=f'<meta name="turbo-studio-queue-size" content="{server.max_queue_size}">',
         **extra,
     )

@@ -1,0 +1,174 @@
+// Turbo Studio's page script (run once by Gradio's `launch(js=...)`): keys, the queue position,
+// errors and the browser tab's title in the status line's words, focus after Stop, and small
+// accessibility repairs of Gradio's markup. The server decides everything else; this only reads the page and clicks its buttons.
+() => {
+  const TITLE = document.title;
+  const RUNS = {  // per tab: the button that starts its run, the one that stops it, its status line
+    generate: { start: "#generate-button", stop: "#stop-button", status: "#status" },
+    compare: { start: "#compare-button", stop: "#compare-stop-button", status: "#compare-status" },
+  };
+  const LABELS = {  // buttons' accessible names and tooltips (Gradio buttons take neither)
+    "random-seed": ["New random seed", "Draw a random seed into the box now"],
+    "reuse-seed": ["Reuse last seed", "Put the last image's seed back into the box"],
+    "stop-button": ["Stop", "Stop (Escape)"],
+    "compare-stop-button": ["Stop", "Stop (Escape)"],
+    "generate-button": ["Generate", "Generate (Enter in the prompt, or Ctrl+Enter anywhere)"],
+    "compare-button": ["Compare", "Compare (Enter in the prompt, or Ctrl+Enter anywhere)"],
+  };
+  const BUSY = "currently busy";  // in Gradio's message when its queue is full
+  const queueSize = document.querySelector('meta[name="turbo-studio-queue-size"]')?.content;
+
+  const shown = (selector) => {
+    const element = document.querySelector(selector);
+    return element && element.offsetParent !== null ? element : null;
+  };
+  const currentTab = () => document.querySelector('#tabs [role="tab"][aria-selected="true"]')?.dataset.tabId;
+  // Compare runs Compare; every other tab runs Generate (PNG info shows its result in Generate).
+  const runOfTab = () => RUNS[currentTab() === "compare" ? "compare" : "generate"];
+  const ordinal = (n) => n + (["th", "st", "nd", "rd"][(n % 100 - 20) % 10] || ["th", "st", "nd", "rd"][n % 100] || "th");
+
+  function start() {
+    if (currentTab() === "png-info") document.querySelector('#tabs [data-tab-id="generate"]')?.click();
+    shown(runOfTab().start)?.click();
+  }
+
+  function stop() {
+    for (const run of Object.values(RUNS)) {
+      const button = shown(run.stop);
+      if (!button) continue;
+      button.click();
+      return true;
+    }
+    return false;
+  }
+
+  // After Stop the Stop button goes: focus the button that starts a run again once it is back.
+  function refocus(run) {
+    const until = performance.now() + 15000;
+    const wait = () => {
+      const button = shown(run.start);
+      if (button && !button.disabled) button.focus();
+      else if (performance.now() < until) requestAnimationFrame(wait);
+    };
+    requestAnimationFrame(wait);
+  }
+
+  // On a phone the results are below the settings: bring the status line into view.
+  function reveal(run) {
+    const status = document.querySelector(run.status);
+    if (!status) return;
+    const box = status.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) status.scrollIntoView({ block: "start", behavior: "smooth" });
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const enter = event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing;
+    if (enter && (event.ctrlKey || event.metaKey || event.target.closest?.("#prompt textarea"))) {
+      event.preventDefault();
+      event.stopPropagation();
+      start();
+    } else if (event.key === "Escape" && stop()) {
+      event.preventDefault();
+    }
+  }, true);
+
+  document.addEventListener("click", (event) => {
+    for (const run of Object.values(RUNS)) {
+      if (event.target.closest?.(run.start)) reveal(run);
+      if (event.target.closest?.(run.stop)) refocus(run);
+    }
+  }, true);
+
+  // A slider clamps a number typed out of its range when its box loses focus, silently: keep what
+  // was typed, so its note (ui/number_checks.py) and Generate say what is wrong with it.
+  window.addEventListener("blur", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.dataset.testid !== "number-input" || box.value === "") return;
+    const value = Number(box.value);
+    if (value < Number(box.min) || value > Number(box.max)) event.stopPropagation();
+  }, true);
+
+  // The queue position, from Gradio's own queue events (its progress display, hidden by style.css).
+  function showQueue(run) {
+    const line = document.querySelector(`${run.status} .run-status`);
+    const tracker = document.querySelector(`${run.status} [data-testid="status-tracker"] .progress-text`);
+    const queued = tracker?.textContent.match(/queue:\s*(\d+)\/(\d+)/);
+    if (!line || !queued || line.dataset.state === "running") return;
+    const times = tracker.textContent.match(/([\d.]+)\/([\d.]+)s/);
+    const left = times ? Math.round(Number(times[2]) - Number(times[1])) : 0;
+    const text = `In line: ${ordinal(Number(queued[1]))}` + (left > 0 ? `, about ${left} s` : "");
+    if (line.dataset.state !== "queued" || line.textContent !== text) {
+      line.dataset.state = "queued";
+      line.replaceChildren(Object.assign(document.createElement("span"), { textContent: text }));
+    }
+  }
+
+  // Errors go in the status line too (a toast besides): the message of each new error toast, in
+  // the line of the run that is going, or else of the current tab's run.
+  function showErrors() {
+    for (const message of document.querySelectorAll('[data-testid="toast-text"].error:not([data-seen])')) {
+      message.dataset.seen = "true";
+      const lines = Object.values(RUNS).map((run) => document.querySelector(`${run.status} .run-status`));
+      const line = lines.find((element) => ["running", "queued"].includes(element?.dataset.state))
+        ?? document.querySelector(`${runOfTab().status} .run-status`);
+      if (!line) continue;
+      const waiting = queueSize ? `${queueSize} runs are waiting, the most this server takes` : "no one more can wait";
+      const text = message.textContent.includes(BUSY)
+        ? `The queue is full: ${waiting}. Try again in a minute.`
+        : message.textContent.trim();
+      line.dataset.state = "failed";
+      line.replaceChildren(Object.assign(document.createElement("span"), { textContent: text }));
+    }
+  }
+
+  function showTitle() {
+    const running = Object.values(RUNS)
+      .map((run) => document.querySelector(`${run.status} .run-status[data-state="running"][data-title]`))
+      .find(Boolean);
+    const title = running ? `[${running.dataset.title}] ${TITLE}` : TITLE;
+    if (document.title !== title) document.title = title;
+  }
+
+  function repairAccessibility() {
+    for (const [id, [name, tooltip]] of Object.entries(LABELS)) {
+      const button = document.getElementById(id);
+      if (button && button.title !== tooltip) {
+        button.title = tooltip;
+        button.setAttribute("aria-label", name);
+      }
+    }
+    // The aspect presets as one radio group: one tab stop, arrow keys move within it.
+    const aspect = document.querySelector("#aspect .wrap");
+    if (aspect && aspect.getAttribute("role") !== "radiogroup") {
+      aspect.setAttribute("role", "radiogroup");
+      aspect.setAttribute("aria-label", "Aspect ratio");
+    }
+    for (const radio of document.querySelectorAll('#aspect input[type="radio"]')) {
+      if (radio.name !== "aspect") radio.name = "aspect";
+    }
+    // Gradio names some buttons with words they do not show: name them by what they show.
+    for (const element of document.querySelectorAll(".upload-container[aria-label], .thumbnail-item[aria-label]")) {
+      const text = element.textContent.replace(/\s+/g, " ").trim();
+      if (text && element.getAttribute("aria-label") !== text) element.setAttribute("aria-label", text);
+    }
+    // Gradio's empty placeholders carry an aria-label on a plain div, which names nothing.
+    for (const element of document.querySelectorAll("div[aria-label]:not([role])")) element.removeAttribute("aria-label");
+  }
+
+  function refresh() {
+    scheduled = false;
+    repairAccessibility();
+    for (const run of Object.values(RUNS)) showQueue(run);
+    showErrors();
+    showTitle();
+  }
+
+  let scheduled = false;
+  new MutationObserver(() => {
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(refresh);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  refresh();
+}
