@@ -24,6 +24,7 @@ from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
+from ui.inline_previews import PreviewGallery
 from ui.runs import SavedImage, caption
 from ui.send_to_generate import SendToGenerate
 
@@ -47,9 +48,8 @@ class History:
 
 def build_history() -> History:
     """Lay out the history gallery (call where it should appear)."""
-    gallery = gr.Gallery(
+    gallery = PreviewGallery(  # the thumbnails inline (ui/inline_previews.py): no file per thumbnail
         label="History: select one to restore it",
-        format="jpeg",
         columns=6,
         height="auto",
         allow_preview=False,
