@@ -156,3 +156,23 @@ def test_png_info_reads_back_a_generated_image_and_sends_it_to_generate(page, ap
     expect(page.locator("#prompt textarea")).to_have_value("a red fox in fresh snow")
     expect(page.locator("#seed input")).to_have_value(seed)
     expect(page.get_by_label("number input for Width")).to_have_value("256")
+
+
+def test_explore_around_an_image_compares_eight_variation_seeds_at_the_chosen_strength(page):
+    small_images(page, steps=2)
+    expect(page.locator("#explore-button")).to_be_disabled()  # nothing to explore yet
+    generate(page, "a red fox in fresh snow")
+    seed = int(FINAL_IMAGE.search(wait_for_final_image(page))[1])
+    set_slider(page, "Explore strength", 0.3)
+    page.locator("#explore-button").click()
+
+    expect(page.get_by_role("tab", name="Compare", exact=True)).to_have_attribute("aria-selected", "true")
+    captions = page.locator("#comparison .caption-label")
+    expected = [f"seed {seed} · variation seed {seed + offset}" for offset in range(1, 9)]
+    expect(captions).to_have_text(expected, timeout=120_000)
+    expect(page.locator("#compare-status")).to_contain_text("8 images")
+    with page.expect_download() as download:
+        page.locator("#grid-file a").first.click()
+    cells = read_grid(download.value.path()).comparison.requests
+    assert {(cell.seed, cell.variation_strength) for cell in cells} == {(seed, 0.3)}
+    assert [cell.variation_seed for cell in cells] == list(range(seed + 1, seed + 9))

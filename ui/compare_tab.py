@@ -76,7 +76,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         elem_id="comparison",
     )
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
-    axis.change(_axis_values_box, axis, axis_values, queue=False, api_visibility="private", show_progress="hidden")
+    axis.input(_axis_values_box, axis, axis_values, queue=False, api_visibility="private", show_progress="hidden")
     return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, grid, gr.State(None))
 
 

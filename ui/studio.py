@@ -10,6 +10,7 @@ import gradio as gr
 from pipeline import Engine
 from ui import compare_tab, generate_tab, png_info_tab
 from ui.controls import build_controls
+from ui.explore import build_explore, wire_explore
 from ui.footer import footer_text
 from ui.history import wire_history
 from ui.options import ServerOptions, StudioOptions
@@ -67,6 +68,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                 with gr.Tabs(selected=generate_tab.TAB_ID, elem_id="tabs") as tabs:
                     with gr.Tab("Generate", id=generate_tab.TAB_ID):
                         generate = generate_tab.build_generate_tab()
+                        explore = build_explore()
                     with gr.Tab("Compare", id=compare_tab.TAB_ID):
                         compare = compare_tab.build_compare_tab(options.max_seeds)
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
@@ -80,6 +82,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
             controls, compare, generate.history, send, runner, engine.tokens, options.max_seeds
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
+        wire_explore(explore, generate.result, controls, compare, tabs)
         wire_prompt_notes(controls, engine.tokens)
         wire_history(generate.history, send, app)
     return app

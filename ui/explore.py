@@ -1,0 +1,66 @@
+"""Explore around an image: one click runs a comparison of its exact settings over variation seeds
+at a small strength, since a distilled model varies little and strength is the knob that matters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from pipeline.request import SEED_MAX
+from ui.compare_tab import TAB_ID as COMPARE_TAB_ID
+from ui.compare_tab import CompareTab
+from ui.controls import Controls
+from ui.runs import SavedImage
+
+VARIATIONS = 8
+DEFAULT_STRENGTH = 0.15
+# Clicks Compare once the settings are in place and the tab is shown, as a person would.
+CLICK_COMPARE = "() => setTimeout(() => document.querySelector('#compare-button').click(), 200)"
+
+
+@dataclass(frozen=True)
+class Explore:
+    """The button under the result, and the strength it explores at."""
+
+    button: gr.Button
+    strength: gr.Slider
+
+
+def build_explore() -> Explore:
+    """Lay out the button and its strength (call under the result image)."""
+    with gr.Row(elem_id="explore"):
+        strength = gr.Slider(
+            0.01, 1.0, DEFAULT_STRENGTH, step=0.01, label="Explore strength", scale=3, elem_id="explore-strength",
+            info=f"{VARIATIONS} variation seeds at this strength around the image",
+        )
+        button = gr.Button("Explore around this image", scale=2, elem_id="explore-button", interactive=False)
+    return Explore(button, strength)
+
+
+def variation_seeds(seed: int, count: int = VARIATIONS) -> str:
+    """The `count` seeds after `seed` (wrapping past the largest), as a seed list."""
+    return ", ".join(str((seed + offset) % (SEED_MAX + 1)) for offset in range(1, count + 1))
+
+
+def wire_explore(explore: Explore, result: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
+    """The button, enabled once there is an image: its settings and the variation seeds go to Compare, which runs."""
+
+    def explore_around(saved: SavedImage | None, strength: float) -> dict:
+        if saved is None:
+            return gr.skip()
+        return {
+            **controls.restored(saved.request),
+            controls.variation_strength: strength,
+            compare.seeds: str(saved.request.seed),
+            compare.axis: "variation_seed",
+            compare.axis_values: gr.Textbox(value=variation_seeds(saved.request.seed), interactive=True),
+            tabs: gr.Tabs(selected=COMPARE_TAB_ID),
+        }
+
+    outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
+    private = {"api_visibility": "private", "queue": False}
+    explore.button.click(explore_around, [result, explore.strength], outputs, **private).then(
+        None, js=CLICK_COMPARE, **private
+    )
+    result.change(lambda saved: gr.Button(interactive=saved is not None), result, explore.button, **private)
