@@ -136,7 +136,9 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--replicas", "TURBO_STUDIO_REPLICAS", "1", "engine replicas (one GPU each), or 'auto' to scale on the queue",
         type=_replicas,
     )
-    options.value("--min-replicas", "TURBO_STUDIO_MIN_REPLICAS", "1", "with --replicas auto: the fewest", type=_positive)
+    options.value(
+        "--min-replicas", "TURBO_STUDIO_MIN_REPLICAS", "1", "with --replicas auto: the fewest", type=_positive
+    )
     options.value(
         "--max-replicas", "TURBO_STUDIO_MAX_REPLICAS", None, "with --replicas auto: the most (default: every GPU)",
         type=_positive,

@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import cold_start, common  # noqa: E402  (common sets the environment first)
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks import cold_start, common  # noqa: E402  (common sets the environment first)
 from pipeline import Engine, Preview  # noqa: E402
 from pipeline.previews import TAESD3_MODEL, Previewer, estimate_clean_latents, load_previewer  # noqa: E402
 
@@ -214,7 +213,8 @@ def overhead_figures(samples: common.Samples, differences: dict[str, int]) -> li
         )
         for key, label, engine, bare, target, note in rows
     ]
-    return figures + [own_time_figure(samples, key, label) for key, label in (("1e", ENGINE_OFF), ("1f", ENGINE_NEW_ON))]
+    own = (("1e", ENGINE_OFF), ("1f", ENGINE_NEW_ON))
+    return figures + [own_time_figure(samples, key, label) for key, label in own]
 
 
 def own_time_figure(samples: common.Samples, key: str, label: str) -> common.Figure:
@@ -244,7 +244,8 @@ def preview_figures(samples: common.Samples, settings: Settings) -> list[common.
     ]
     if PREVIEW_TAESD in samples:
         taesd = common.median(samples[PREVIEW_TAESD])
-        figures.append(common.Figure("2c", "TAESD3 preview / step", 100 * taesd / step, "%", note=f"{taesd * 1e3:.1f} ms"))
+        note = f"{taesd * 1e3:.1f} ms"
+        figures.append(common.Figure("2c", "TAESD3 preview / step", 100 * taesd / step, "%", note=note))
     else:
         figures.append(common.Figure(
             "2c", "TAESD3 preview / step", None, "%", note=f"not available: {TAESD3_MODEL} is not in the local cache"
@@ -288,7 +289,8 @@ def measure(engine: Engine, settings: Settings) -> common.Samples:
     if getattr(taesd, "name", "") == "taesd3":
         previewers[PREVIEW_TAESD] = taesd
     micro = {name: preview_variant(previewer, settings.size) for name, previewer in previewers.items()}
-    samples.update(common.interleave({**micro, **encode_variants(engine, settings.size)}, settings.micro_rounds, warmup=3))
+    variants = {**micro, **encode_variants(engine, settings.size)}
+    samples.update(common.interleave(variants, settings.micro_rounds, warmup=3))
     samples.update(cold_start.measure(settings.cold_runs, settings.size))
     return samples
 

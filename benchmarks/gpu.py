@@ -33,11 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common  # noqa: E402  (sets the environment first)
-from benchmarks.flops import Floor, datasheet_peak_tflops  # noqa: E402
-
 import torch  # noqa: E402
 
+from benchmarks import common  # noqa: E402  (sets the environment first)
+from benchmarks.flops import Floor, datasheet_peak_tflops  # noqa: E402
 from pipeline import Engine, Finished, GeneratedImage, LoadOptions  # noqa: E402
 from pipeline.loader import load_pipeline, resolve_model_folder  # noqa: E402
 from pipeline.metadata import png_bytes  # noqa: E402
@@ -208,7 +207,9 @@ def run_phases(pipe, prompt: str, seeds: list[int], size: int, cuda: bool) -> di
     return {**durations, "wall": time.perf_counter() - started}
 
 
-def engine_run(engine: Engine, prompt: str, seeds: list[int], size: int, previews: bool) -> tuple[float, GeneratedImage]:
+def engine_run(
+    engine: Engine, prompt: str, seeds: list[int], size: int, previews: bool
+) -> tuple[float, GeneratedImage]:
     """Seconds for the engine to make one batch of `seeds` (a new prompt: the text encoders run), and an image."""
     started = time.perf_counter()
     requests = [common.make_request(size, prompt).with_seed(seed) for seed in seeds]
@@ -354,14 +355,16 @@ def _cells(row: dict) -> list[str]:
 def markdown(document: dict) -> str:
     """The results as markdown: what ran where, the floor's arithmetic, and the table."""
     header = [
-        "Mode", "Batch", "Text ms", "4 steps ms", "VAE decode ms", "To PIL ms", "Diffusers s", "Engine s (off / previews)",
+        "Mode", "Batch", "Text ms", "4 steps ms", "VAE decode ms", "To PIL ms", "Diffusers s",
+        "Engine s (off / previews)",
         "× floor", "Peak GB", "PNG ms", "Targets", "Notes",
     ]
     floor = "\n".join(document["floor"]["arithmetic"])
     return (
         f"## GPU benchmark: {document['device']}\n\n"
         f"Model: {document['model']}; {document['size']}×{document['size']}, {common.STEPS} steps, guidance "
-        f"{common.GUIDANCE:g}; medians of the runs in Notes after one warm-up run (the engine's too), each run with a new prompt.  \n"
+        f"{common.GUIDANCE:g}; medians of the runs in Notes after one warm-up run (the engine's too), "
+        "each run with a new prompt.  \n"
         f"Machine: {common.describe_machine(document['machine'])}.  \n"
         "Times are per image. Text, steps, decode and to-PIL are bare diffusers phase by phase (CUDA events); "
         "\"Diffusers s\" is their wall-clock sum; the engine runs the same request, without and with previews; "
@@ -388,7 +391,9 @@ def write_results(document: dict, output: Path) -> None:
 def parse_settings(argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="the tiny SD3 at 256², 2 runs, batches 1 and 2 (CI)")
-    parser.add_argument("--model", help=f"hub id or folder of real weights (default: {RANDOM_LARGE}; tiny with --smoke)")
+    parser.add_argument(
+        "--model", help=f"hub id or folder of real weights (default: {RANDOM_LARGE}; tiny with --smoke)"
+    )
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, from: {', '.join(MODES)}")
     parser.add_argument("--batches", help="comma-separated batch sizes (default 1,4; smoke 1,2)")
     parser.add_argument("--repeats", type=int, help="timed runs per configuration (default 3; smoke 2)")

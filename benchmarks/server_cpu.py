@@ -27,14 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import common, server_profile  # noqa: E402  (common sets the environment first)
-from benchmarks.local_processes import free_port, stop  # noqa: E402
-
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks import common, server_profile  # noqa: E402  (common sets the environment first)
+from benchmarks.local_processes import free_port, stop  # noqa: E402
 from pipeline import Engine, Finished, Preview  # noqa: E402
 from pipeline.metadata import png_bytes  # noqa: E402
 

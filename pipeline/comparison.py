@@ -87,7 +87,8 @@ class Comparison:
         for index, request in enumerate(self.requests):
             if request.seed != self.seeds[index // self.columns]:
                 raise RequestError(
-                    f"Cell {index + 1} has seed {request.seed}, but its row is seed {self.seeds[index // self.columns]}."
+                    f"Cell {index + 1} has seed {request.seed}, but its row is seed "
+                    f"{self.seeds[index // self.columns]}."
                 )
 
     @property
@@ -244,7 +245,10 @@ def _replacements(base: GenerationRequest, values: list[str]) -> list[Generation
             "text that each value replaces: make it a word or phrase of the prompt."
         )
     return [
-        replace(base, prompt=base.prompt.replace(search, value), negative_prompt=base.negative_prompt.replace(search, value))
+        replace(
+            base, prompt=base.prompt.replace(search, value),
+            negative_prompt=base.negative_prompt.replace(search, value),
+        )
         for value in values
     ]
 

@@ -217,7 +217,8 @@ class Engine:
 
     def generate_images(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Run `request` to the end without previews and return its image(s)."""
-        return [image for event in self.generate(request, previews=False) if isinstance(event, Finished) for image in event.images]
+        events = self.generate(request, previews=False)
+        return [image for event in events if isinstance(event, Finished) for image in event.images]
 
     def _stream(
         self,

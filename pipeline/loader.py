@@ -253,7 +253,10 @@ def _place(pipe: StableDiffusion3Pipeline, memory_mode: str, needed_bytes: int, 
     if memory_mode == "auto":
         free_bytes, _ = torch.cuda.mem_get_info()
         memory_mode = "gpu" if needed_bytes + ACTIVATION_HEADROOM_BYTES <= free_bytes else "model-offload"
-        logger.info("Memory mode auto: %.1f GB of weights, %.1f GB free -> %s", needed_bytes / 1e9, free_bytes / 1e9, memory_mode)
+        logger.info(
+            "Memory mode auto: %.1f GB of weights, %.1f GB free -> %s",
+            needed_bytes / 1e9, free_bytes / 1e9, memory_mode,
+        )
     if memory_mode == "gpu":
         try:
             pipe.to("cuda")

@@ -9,8 +9,8 @@ memory match the real model's. Both are saved with `save_pretrained` and loaded 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 

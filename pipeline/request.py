@@ -102,7 +102,8 @@ def _text(name: str, value: Any, *, required: bool) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise RequestError(f"{name} contains invalid Unicode at position {error.start}; remove that character.")
+        position = error.start
+        raise RequestError(f"{name} contains invalid Unicode at position {position}; remove that character.") from None
     return value
 
 

@@ -212,6 +212,7 @@ HOSTILE_UPLOADS = [
 
 # The `/generate` arguments a request case can replace.
 API_FIELDS = (
-    "prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale", "variation_seed", "variation_strength"
+    "prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale", "variation_seed",
+    "variation_strength",
 )
 API_REQUEST_CASES = [case for case in REQUEST_CASES if case.field in API_FIELDS]

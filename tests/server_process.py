@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from app_server import _wait_until_serving, free_port, stop
 from gradio_client import Client
 
-from app_server import _wait_until_serving, free_port, stop
 from pipeline import Engine
 from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch

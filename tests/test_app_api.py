@@ -12,11 +12,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from gradio_client import Client
-from gradio_client.exceptions import AppError
-from gradio_client.utils import QueueError, Status
-from PIL import Image
-
 from app_server import (  # noqa: F401 (app_server is a fixture)
     MAX_SEEDS,
     SLOW_REQUEST,
@@ -25,11 +20,16 @@ from app_server import (  # noqa: F401 (app_server is a fixture)
     run_app,
     wait_until,
 )
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError, Status
+from PIL import Image
+
+from cli import parse_args
 from pipeline import GenerationRequest
 from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 from ui import zerogpu
-from cli import parse_args
 from ui.presets import CUSTOM, PRESETS, preset_for, preset_size
 from ui.studio import build_app
 

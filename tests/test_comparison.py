@@ -19,7 +19,8 @@ BASE = GenerationRequest(prompt="a red fox in snow", negative_prompt="a blurry f
 @pytest.mark.parametrize(
     "axis, values, columns, labels, changed",
     [
-        ("steps", "1, 2, 4", ["1", "2", "4"], ["1 step", "2 steps", "4 steps"], [{"steps": 1}, {"steps": 2}, {"steps": 4}]),
+        ("steps", "1, 2, 4", ["1", "2", "4"], ["1 step", "2 steps", "4 steps"],
+         [{"steps": 1}, {"steps": 2}, {"steps": 4}]),
         ("steps", "3-5, 4, 1", ["3", "4", "5", "1"], ["3 steps", "4 steps", "5 steps", "1 step"],
          [{"steps": 3}, {"steps": 4}, {"steps": 5}, {"steps": 1}]),
         ("guidance_scale", "0, 1.5, 3.0", ["0", "1.5", "3"], ["guidance 0", "guidance 1.5", "guidance 3"],
@@ -43,8 +44,10 @@ def test_cells_are_the_base_request_over_seeds_and_axis_values(axis, values, col
     expected = [replace(BASE, seed=seed, **fields) for seed in (7, 1) for fields in changed]
     assert list(comparison.requests) == expected
     assert [cell.request for cell in comparison.cells] == expected
-    assert [(cell.row, cell.column) for cell in comparison.cells] == [(row, column) for row in (0, 1) for column in range(len(columns))]
-    assert [cell.caption for cell in comparison.cells] == [f"seed {seed} · {label}" for seed in (7, 1) for label in labels]
+    places = [(row, column) for row in (0, 1) for column in range(len(columns))]
+    assert [(cell.row, cell.column) for cell in comparison.cells] == places
+    captions = [f"seed {seed} · {label}" for seed in (7, 1) for label in labels]
+    assert [cell.caption for cell in comparison.cells] == captions
 
 
 def test_without_an_axis_each_seed_is_one_cell_and_values_are_ignored():
@@ -105,7 +108,8 @@ def test_axes_have_titles_and_examples_that_plan():
         ("steps", "0-4", "Steps must be between 1 and 12, got 0"),
         ("steps", "1-1000000", "Steps must be between 1 and 12, got 1000000"),
         ("steps", "4-2", "In the steps values, the range 4-2 goes backwards; write it as 2-4"),
-        ("steps", "1, four", r"In the steps values, 'four' is neither a whole number nor a range like 1-4; write values like 1, 2, 4, 8"),
+        ("steps", "1, four",
+         r"In the steps values, 'four' is neither a whole number nor a range like 1-4; write values like 1, 2, 4, 8"),
         ("steps", "2.5", "'2.5' is neither a whole number"),
         ("steps", "9" * 5000, r"'9{40}\.\.\.' is neither a whole number"),
         ("steps", "", "The steps values are empty: enter values like 1, 2, 4, 8"),

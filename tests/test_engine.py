@@ -21,7 +21,8 @@ SIZE = 256
 
 def request(seed=1, **values):
     """A small request; `values` override the defaults."""
-    return GenerationRequest.create(**{"prompt": "a red fox in snow", "width": SIZE, "height": SIZE, "seed": seed, **values})
+    values = {"prompt": "a red fox in snow", "width": SIZE, "height": SIZE, "seed": seed, **values}
+    return GenerationRequest.create(**values)
 
 
 def pixels(image):
@@ -327,7 +328,8 @@ def test_guidance_above_one_encodes_and_uses_the_negative_prompt(engine):
 def test_long_prompts_report_the_words_each_encoder_dropped(engine):
     words = " ".join(["lighthouse"] * 10 + ["zebra"])
     (finished,) = [event for event in engine.generate(request(prompt=words, steps=1), previews=False)]
-    assert any(note.startswith("CLIP reads 77 tokens and ignored:") and note.endswith("zebra") for note in finished.warnings)
+    notes = finished.warnings
+    assert any(note.startswith("CLIP reads 77 tokens and ignored:") and note.endswith("zebra") for note in notes)
     short = list(engine.generate(request(steps=1), previews=False))[-1]
     assert short.warnings == []
 

@@ -182,7 +182,8 @@ def grid_with(chunk: str) -> bytes:
 
 
 def stored_grid(**changes) -> str:
-    data = json.loads(Image.open(io.BytesIO(grid_png(plan_comparison(BASE, "1, 2"), [None, None], MODEL))).text[GRID_KEY])
+    png = grid_png(plan_comparison(BASE, "1, 2"), [None, None], MODEL)
+    data = json.loads(Image.open(io.BytesIO(png)).text[GRID_KEY])
     return json.dumps({**data, **changes})
 
 

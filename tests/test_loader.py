@@ -8,8 +8,7 @@ import pytest
 import torch
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
 
-from pipeline import Engine, GenerationRequest, LoadOptions
-from pipeline import loader
+from pipeline import Engine, GenerationRequest, LoadOptions, loader
 from pipeline.errors import ModelLoadError
 from pipeline.previews import LatentRGBPreviewer, TinyAutoencoderPreviewer, load_previewer
 from pipeline.random_model import LARGE, TINY, build_random_pipeline
@@ -23,7 +22,8 @@ def load_error(**options) -> str:
 
 def test_a_folder_that_is_not_a_pipeline(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"\0")
-    assert f"{tmp_path} is not a diffusers pipeline folder: it has no model_index.json" in load_error(model=str(tmp_path))
+    message = load_error(model=str(tmp_path))
+    assert f"{tmp_path} is not a diffusers pipeline folder: it has no model_index.json" in message
 
 
 def test_a_pipeline_folder_missing_a_component(tiny_model_dir, tmp_path):
@@ -47,7 +47,8 @@ def test_a_folder_missing_t5_loads_when_t5_is_dropped(tiny_model_dir, tmp_path):
 
 def test_a_pipeline_of_another_kind(tmp_path):
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
-    assert "holds a 'StableDiffusionXLPipeline' pipeline, not StableDiffusion3Pipeline" in load_error(model=str(tmp_path))
+    message = load_error(model=str(tmp_path))
+    assert "holds a 'StableDiffusionXLPipeline' pipeline, not StableDiffusion3Pipeline" in message
 
 
 def test_an_uncached_hub_id_offline():
@@ -67,8 +68,10 @@ def _http_error(kind, status):
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (_http_error(GatedRepoError, 403), "is gated and this token has no access to it: accept the Stability Community License"),
-        (_http_error(HfHubHTTPError, 401), "The hub refused the token for stabilityai/stable-diffusion-3.5-large-turbo (HTTP 401)"),
+        (_http_error(GatedRepoError, 403),
+         "is gated and this token has no access to it: accept the Stability Community License"),
+        (_http_error(HfHubHTTPError, 401),
+         "The hub refused the token for stabilityai/stable-diffusion-3.5-large-turbo (HTTP 401)"),
     ],
 )
 def test_gated_repo_and_bad_token_name_the_licence_and_hf_token(monkeypatch, error, expected):
@@ -115,7 +118,8 @@ def test_fp8_without_a_float8_gpu_names_what_it_needs(tiny_model_dir):
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"memory_mode": "fast"}, "Unknown memory mode 'fast'; choose one of auto, gpu, model-offload, sequential-offload"),
+        ({"memory_mode": "fast"},
+         "Unknown memory mode 'fast'; choose one of auto, gpu, model-offload, sequential-offload"),
         ({"quantization": "fp4"}, "Unknown quantisation 'fp4'"),
         ({"max_batch_size": 0}, "The batch size must be at least 1"),
     ],
@@ -134,7 +138,8 @@ def test_the_tiny_model_is_deterministic():
 
 def test_the_large_random_model_has_sd35_large_shapes():
     pipe = build_random_pipeline(LARGE, device="meta", dtype=torch.bfloat16)
-    billions = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) / 1e9 for name in ("transformer", "text_encoder_3")}
+    names = ("transformer", "text_encoder_3")
+    billions = {name: sum(p.numel() for p in getattr(pipe, name).parameters()) / 1e9 for name in names}
     assert 8.0 < billions["transformer"] < 8.2 and 4.7 < billions["text_encoder_3"] < 4.8
     assert pipe.transformer.config.caption_projection_dim == 2432
     assert pipe.vae_scale_factor == 8 and pipe.scheduler.config.shift == 3.0

@@ -6,15 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+import gradio_http
 import httpx
 import psutil
 import pytest
-
-import gradio_http
 from fake_hub import FakeHub
-from pipeline.metadata import read_request
 from server_process import app_environment, app_process, generate_args, in_process
+
 from cli import parse_args
+from pipeline.metadata import read_request
 
 SECRET_TOKEN = "hf_accessTestSecretToken0123456789"
 SECRET_TEXT = "secret-file-content-that-must-not-be-served"

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from app_server import wait_until
+from faults import Steps, transformer_hook
 from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 from PIL import Image
+from server_process import compare_args, generate_args, in_process, report
 
-from app_server import wait_until
-from faults import Steps, transformer_hook
 from pipeline import Finished, GenerationRequest
 from pipeline.metadata import read_request
-from server_process import compare_args, generate_args, in_process, report
 from ui.requests import request_from
 
 CLIENTS, REQUESTS_PER_CLIENT, SEEDS_PER_COMPARE = 16, 5, 4

@@ -58,7 +58,8 @@ class LiveGrid:
 
     def png(self, model: str) -> bytes:
         """The labelled grid PNG of the finished cells (cells not finished are marked so)."""
-        return grid_png(self.comparison, [None if saved is None else _opened(saved.path) for saved in self.saved], model)
+        images = [None if saved is None else _opened(saved.path) for saved in self.saved]
+        return grid_png(self.comparison, images, model)
 
 
 def _opened(path: str) -> Image.Image:
