@@ -33,6 +33,8 @@ from ui import zerogpu
 from ui.presets import CUSTOM, PRESETS, preset_for, preset_size
 from ui.studio import build_app
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 256
 PROMPT = "a red fox in fresh snow"

@@ -14,6 +14,8 @@ from gradio_client import Client
 
 from pipeline.metadata import read_request
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 PREFIXES = ["gradio_api/file=", "file=", "gradio_api/file/"]
 REFUSED = (403, 404, 405)  # 405: a route that only takes POST
 PNG_SIGNATURE = b"\x89PNG"

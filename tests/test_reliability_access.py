@@ -16,6 +16,8 @@ from server_process import app_environment, app_process, generate_args, in_proce
 from cli import parse_args
 from pipeline.metadata import read_request
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 SECRET_TOKEN = "hf_accessTestSecretToken0123456789"
 SECRET_TEXT = "secret-file-content-that-must-not-be-served"
 USER, PASSWORD = "studio", "correct horse battery staple"

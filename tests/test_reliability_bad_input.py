@@ -26,6 +26,8 @@ from pipeline.errors import RequestError
 from pipeline.metadata import read_request
 from pipeline.seeds import parse_seed_list
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 
 @pytest.fixture(scope="module")
 def server(engine, tmp_path_factory):

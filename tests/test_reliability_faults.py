@@ -28,6 +28,8 @@ from pipeline.errors import GenerationError
 from pipeline.metadata import encode_png, read_request
 from ui.store import ImageStore
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 STEPS = 4
 STEP_DELAY = 0.3  # long enough for a cancel to land (and Gradio to close the generator) within a step
 RUNNING = (Status.PROCESSING, Status.PROGRESS, Status.ITERATING)

@@ -23,6 +23,8 @@ from pipeline import Finished, GenerationRequest
 from pipeline.metadata import read_request
 from ui.requests import request_from
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 CLIENTS, REQUESTS_PER_CLIENT, SEEDS_PER_COMPARE = 16, 5, 4
 # Each client has at most one request in the queue, so this size is never exceeded here.
 MAX_QUEUE_SIZE = CLIENTS

@@ -18,6 +18,8 @@ from server_process import app_environment, app_process, generate_args, in_proce
 
 from ui import store
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 GENERATIONS = 300
 SAMPLE_EVERY = 30
 WARM_UP = 30  # generations before the first sample counts (allocator and caches settle)

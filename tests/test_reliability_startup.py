@@ -24,6 +24,8 @@ import app
 from pipeline import Engine, GenerationRequest, LoadOptions, loader
 from pipeline.errors import ModelLoadError
 
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+
 HUB_MODEL = loader.DEFAULT_MODEL
 BAD_TOKEN = "hf_badTokenThatMustNeverBePrinted0123"
 NOT_LOADED = "Turbo Studio could not load the model."
