@@ -1,9 +1,30 @@
-"""Starting and stopping local servers: shared by the benchmarks and the tests' app servers."""
+"""Local app processes, shared by the benchmarks and the tests: `python app.py` on a free loopback
+port, waited for until it serves, and stopped."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    """A running `python app.py`: its URL (with a trailing slash), its process and its log."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
 
 
 def free_port() -> int:
@@ -22,3 +43,51 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def serve_app(
+    args: Sequence[str],
+    log: Path,
+    env: Mapping[str, str],
+    *,
+    launcher: Sequence[str] = ("app.py",),
+    repo: Path = REPO,
+) -> Iterator[ServedApp]:
+    """`python app.py --model tiny --no-warmup --port PORT ARGS` serving until the block ends.
+
+    Args:
+        args: more options of app.py.
+        log: where its output goes (stdout and stderr).
+        env: its whole environment.
+        launcher: what runs app.py with the options that follow (e.g. a wrapper script).
+        repo: the checkout whose app.py runs (another one, to compare versions side by side).
+    """
+    port = free_port()
+    command = [sys.executable, *launcher, "--model", "tiny", "--no-warmup", "--port", str(port), *args]
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(command, cwd=repo, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+    app = ServedApp(f"http://127.0.0.1:{port}/", process, log)
+    try:
+        _wait_until_serving(app)
+        yield app
+    finally:
+        stop(process)
+
+
+def _wait_until_serving(app: ServedApp) -> None:
+    """Return once the app answers HTTP; raise with its output if it exits or takes too long."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            raise RuntimeError(f"app.py exited with {app.process.returncode}:\n{_tail(app.log)}")
+        try:
+            with urllib.request.urlopen(f"{app.url}gradio_api/info", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{_tail(app.log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]

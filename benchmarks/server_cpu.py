@@ -16,7 +16,6 @@ by the minute, only that makes a before/after comparison fair.
 
 import io
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks import common, server_profile  # noqa: E402  (common sets the environment first)
-from benchmarks.local_processes import free_port, stop  # noqa: E402
+from benchmarks.local_processes import serve_app  # noqa: E402
 from pipeline import Engine, Finished, Preview  # noqa: E402
 from pipeline.metadata import png_bytes  # noqa: E402
 
@@ -88,39 +86,14 @@ def app_environment(temp_dir: Path) -> dict[str, str]:
     return env
 
 
-def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
-    """Return once the app answers HTTP; raise with its output if it exits or takes too long."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{url}gradio_api/info", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 @contextmanager
 def app_server(folder: Path, launcher: Sequence[str] = ("app.py",), repo: Path = common.REPO):
     """`python app.py --model tiny --no-warmup` of `repo` on a free port (`launcher`: what runs
     app.py with the arguments that follow); yields its URL and seconds to serving."""
-    port, log = free_port(), folder / "app.log"
     (folder / "gradio").mkdir(parents=True)
-    command = [sys.executable, *launcher, "--model", "tiny", "--no-warmup", "--port", str(port)]
     started = time.perf_counter()
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            command, cwd=repo, env=app_environment(folder / "gradio"), stdout=sink, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(process, url, log)
-        yield url, time.perf_counter() - started
-    finally:
-        stop(process)
+    with serve_app([], folder / "app.log", app_environment(folder / "gradio"), launcher=launcher, repo=repo) as app:
+        yield app.url, time.perf_counter() - started
 
 
 # --- the measurements -----------------------------------------------------------------------

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,10 +19,9 @@ import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 
-from benchmarks.local_processes import free_port, stop
+from benchmarks.local_processes import serve_app
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT_S = 180
 QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 # Small enough that a test can fill the queue, large enough for the tests of a module.
 MAX_QUEUE_SIZE = 2
@@ -54,19 +51,6 @@ def run_app(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/gradio_api/info", timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.3)
-    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
 
 
 def wait_until(condition, timeout: float = 60, what: str = "the condition") -> None:
@@ -102,23 +86,9 @@ def full_queue(url: str) -> Iterator[None]:
 @contextmanager
 def serving(folder: Path, *args: str) -> Iterator[AppServer]:
     """`app.py --model tiny` with `args`, serving until the block ends; its log goes to `folder`."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     output_dir = folder / "outputs"
-    log = folder / "app.log"
-    command = [
-        sys.executable, "app.py", "--model", "tiny", "--no-warmup", "--port", str(port),
-        "--output-dir", str(output_dir), *args,
-    ]
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **QUIET_ENV}, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    try:
-        _wait_until_serving(url, process, log)
-        yield AppServer(url, output_dir)
-    finally:
-        stop(process)
+    with serve_app(["--output-dir", str(output_dir), *args], folder / "app.log", {**os.environ, **QUIET_ENV}) as app:
+        yield AppServer(app.url.rstrip("/"), output_dir)
 
 
 @pytest.fixture(scope="module")

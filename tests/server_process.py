@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from app_server import _wait_until_serving, free_port, stop
 from gradio_client import Client
 
+from benchmarks.local_processes import free_port, serve_app
 from pipeline import Engine
 from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch
@@ -93,29 +92,14 @@ def app_environment(temp_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_app(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
-    """Start `python app.py ARGS` in the repository, its output going to `log`."""
-    with open(log, "wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "app.py", *args], cwd=REPO, env=dict(env), stdout=sink, stderr=subprocess.STDOUT
-        )
-
-
 @contextmanager
 def app_process(folder: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[Server]:
     """`python app.py --model tiny --no-warmup ARGS` serving on a free port until the block ends."""
-    port = free_port()
     temp_dir = folder / "gradio-temp"
     temp_dir.mkdir(parents=True, exist_ok=True)
-    log = folder / f"app-{port}.log"
-    command = ["--model", "tiny", "--no-warmup", "--port", str(port), *args]
-    process = run_app(command, env or app_environment(temp_dir), log)
-    server = Server(url=f"http://127.0.0.1:{port}/", process=process, log=log, temp_dir=temp_dir)
-    try:
-        _wait_until_serving(server.url.rstrip("/"), process, log)
-        yield server
-    finally:
-        stop(process)
+    log = folder / f"app-{len(list(folder.glob('app-*.log')))}.log"
+    with serve_app(args, log, env or app_environment(temp_dir)) as app:
+        yield Server(url=app.url, process=app.process, log=log, temp_dir=temp_dir)
 
 
 def report(config: pytest.Config, line: str) -> None:

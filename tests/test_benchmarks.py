@@ -3,16 +3,22 @@ subprocess and must print its table and write every figure as a number. No timin
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 600
 
 ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
 SERVER_FIGURES = ["4a", "4b", "4c", "5a", "5b", "7h", "7i"]
-GPU_MODES = ["gpu", "no-t5", "model-offload", "nf4", "nf4-no-t5", "int8", "compile"]
+SCALE_FIGURES = ["8a", "8b", "8c", "8d", "8e"]
+GPU_MODES = ["gpu", "no-t5", "model-offload", "nf4", "nf4-no-t5", "int8", "fp8", "compile", "fp8-compile"]
 GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
 
 
@@ -47,7 +53,9 @@ def test_engine_benchmark_quick(tmp_path):
     figures = check_report(stdout, json.loads(output.read_text()), ENGINE_FIGURES)
     for ratio in ("1a", "1b", "1c", "1d", "3a", "3b", "6a", "6b", "7g"):
         assert figures[ratio]["unit"] == "×" and figures[ratio]["value"] > 0
-    assert "max pixel difference 0/255" in figures["1a"]["note"]  # the engine makes diffusers' exact image
+    # The engine makes diffusers' image: at 1024² with one thread it has differed by 1/255 (float
+    # rounding) since the variation-noise change; at 512² the two are identical (tests/test_engine.py).
+    assert re.search(r"max pixel difference [01]/255", figures["1a"]["note"])
     assert "Machine: " in stdout and "torch" in stdout
 
 
@@ -57,6 +65,14 @@ def test_server_benchmark_quick(tmp_path):
     figures = check_report(stdout, json.loads(output.read_text()), SERVER_FIGURES)
     assert figures["5a"]["value"] > 0 and figures["5b"]["value"] > 0
     assert figures["7h"]["value"] > 0
+
+
+def test_scale_benchmark_quick(tmp_path):
+    output = tmp_path / "scale.json"
+    stdout = run_benchmark("scale_cpu.py", "--quick", "--json", str(output))
+    figures = check_report(stdout, json.loads(output.read_text()), SCALE_FIGURES)
+    assert all(figure["value"] > 0 for figure in figures.values()) and figures["8e"]["unit"] == "ms"
+    assert "max pixel difference 0/255" in figures["8b"]["note"]  # through Ray, the local engine's exact image
 
 
 def test_gpu_benchmark_smoke_writes_its_own_folder(tmp_path):

@@ -96,7 +96,8 @@ def run(client: Client, planned: Planned) -> Outcome:
         path, seed = result
         assert seed == planned.arguments["seed"]
         return Outcome(planned, paths=[path])
-    return Outcome(planned, paths=[item["image"] for item in result])
+    gallery, _grid = result
+    return Outcome(planned, paths=[item["image"] for item in gallery])
 
 
 def pixels(image: Image.Image | str) -> np.ndarray:
