@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.update(
@@ -14,8 +15,8 @@ os.environ.update(
 os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="turbo-studio-cache-"))
 
 import pytest  # noqa: E402
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
+from helpers.app_server import MAX_QUEUE_SIZE, MAX_SEEDS, AppServer, serving  # noqa: E402
 from pipeline import Engine, LoadOptions  # noqa: E402
 from pipeline.random_model import ensure_tiny_model  # noqa: E402
 
@@ -39,11 +40,22 @@ def engine(tiny_model_dir) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Browser:
-    """Debian's headless Chromium, driven by Playwright, shared by the browser tests."""
+def browser():
+    """Debian's headless Chromium, driven by Playwright, shared by the browser tests (the only
+    importers of Playwright)."""
+    from playwright.sync_api import sync_playwright
+
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (tests/run.sh does).")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[AppServer]:
+    """One app per test module, with a small queue and seed cap the tests can reach."""
+    folder = tmp_path_factory.mktemp("app")
+    with serving(folder, "--max-queue-size", str(MAX_QUEUE_SIZE), "--max-seeds", str(MAX_SEEDS)) as server:
+        yield server

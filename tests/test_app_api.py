@@ -12,20 +12,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from app_server import (  # noqa: F401 (app_server is a fixture)
-    MAX_SEEDS,
-    SLOW_REQUEST,
-    app_server,
-    full_queue,
-    run_app,
-    wait_until,
-)
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError, Status
 from PIL import Image
 
 from cli import parse_args
+from helpers.app_server import (
+    MAX_SEEDS,
+    SLOW_REQUEST,
+    full_queue,
+    run_app,
+    wait_until,
+)
 from pipeline import GenerationRequest
 from pipeline.grid import read_grid
 from pipeline.metadata import read_request
@@ -41,7 +40,7 @@ PROMPT = "a red fox in fresh snow"
 
 
 @pytest.fixture(scope="module")
-def client(app_server) -> Client:  # noqa: F811
+def client(app_server) -> Client:
     return Client(app_server.url, verbose=False, download_files=True)
 
 
@@ -76,7 +75,7 @@ def test_api_lists_exactly_the_two_documented_endpoints(client):
     assert len(endpoints["/compare"]["returns"]) == 2  # the gallery and the grid file
 
 
-def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_server):  # noqa: F811
+def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_server):
     job = generate(client, seed=11)
     final_path, seed = job.result(timeout=60)
     outputs = job.outputs()
@@ -178,7 +177,7 @@ def test_compare_refuses_more_images_than_the_cap(client):
         client.predict(prompt=PROMPT, seeds=f"1-{MAX_SEEDS}", axis="steps", axis_values="1, 2", api_name="/compare")
 
 
-def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):  # noqa: F811
+def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):
     slow = client.submit(prompt=PROMPT, seed=31, **SLOW_REQUEST, api_name="/generate")
     wait_until(lambda: len(slow.outputs()) >= 2, what="two previews")
     started = time.monotonic()
@@ -197,7 +196,7 @@ def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_serv
     assert not [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
 
 
-def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):  # noqa: F811
+def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):
     script = tmp_path / "disconnecting_client.py"
     script.write_text(
         "import sys, time\n"
@@ -220,7 +219,7 @@ def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):
     assert not list(app_server.output_dir.glob("*-71.png")), "the abandoned image was finished anyway"
 
 
-def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server):  # noqa: F811
+def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server):
     other_session = Client(app_server.url, verbose=False)
     theirs = other_session.submit(PROMPT, "", 61, False, 1024, 1024, 4, 0.0, api_name="/generate")
     wait_until(lambda: theirs.outputs(), what="the other session's first preview")
@@ -232,7 +231,7 @@ def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server)
     assert mine.status().code == Status.CANCELLED
 
 
-def test_a_full_queue_answers_busy_and_recovers(client, app_server):  # noqa: F811
+def test_a_full_queue_answers_busy_and_recovers(client, app_server):
     with full_queue(app_server.url):
         with pytest.raises(QueueError, match="Queue is full"):
             generate(client, seed=50).result(timeout=60)

@@ -7,8 +7,11 @@ Each test has a fresh page (a new Gradio session). Screenshots of the main scree
 import re
 
 import pytest
-from app_server import SLOW_REQUEST, app_server, full_queue  # noqa: F401 (app_server is a fixture)
-from pages import (
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from helpers.app_server import SLOW_REQUEST, full_queue
+from helpers.pages import (
     FINAL_IMAGE,
     PROMPT,
     RECORD_RESULT_IMAGES,
@@ -19,9 +22,6 @@ from pages import (
     small_images,
     wait_for_final_image,
 )
-from PIL import Image
-from playwright.sync_api import Page, expect
-
 from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
-def page(browser, app_server) -> Page:  # noqa: F811
+def page(browser, app_server) -> Page:
     page = open_page(browser, app_server.url)
     yield page
     page.context.close()
@@ -71,7 +71,7 @@ def test_aspect_presets_set_the_size_and_the_history_restores_settings(page):
     expect(page.locator("#status")).to_contain_text(f"Settings of seed {seed} restored")
 
 
-def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):  # noqa: F811
+def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):
     small_images(page, size=SLOW_REQUEST["width"], steps=SLOW_REQUEST["steps"])
     page.get_by_text("Advanced").click()
     set_slider(page, "Guidance scale", SLOW_REQUEST["guidance_scale"])
@@ -103,7 +103,7 @@ def test_an_empty_prompt_shows_an_error_toast(page):
     expect(page.locator("#generate-button")).to_be_visible()
 
 
-def test_a_full_queue_says_the_app_is_busy(page, app_server):  # noqa: F811
+def test_a_full_queue_says_the_app_is_busy(page, app_server):
     small_images(page)
     with full_queue(app_server.url):
         generate(page, "one too many")
@@ -138,7 +138,7 @@ def test_compare_four_seeds_then_send_one_to_generate(page):
     expect(page.get_by_label("number input for Steps")).to_have_value("2")
 
 
-def test_png_info_reads_back_a_generated_image_and_sends_it_to_generate(page, app_server):  # noqa: F811
+def test_png_info_reads_back_a_generated_image_and_sends_it_to_generate(page, app_server):
     small_images(page)
     generate(page, "a red fox in fresh snow")
     seed = FINAL_IMAGE.search(wait_for_final_image(page))[1]

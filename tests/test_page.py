@@ -16,9 +16,12 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from app_server import MAX_QUEUE_SIZE, SLOW_REQUEST, app_server, full_queue  # noqa: F401 (a fixture)
-from bad_inputs import HOSTILE_HTML, text_png
-from pages import (
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from helpers.app_server import MAX_QUEUE_SIZE, SLOW_REQUEST, full_queue
+from helpers.bad_inputs import HOSTILE_HTML, text_png
+from helpers.pages import (
     DESKTOP,
     FINAL_IMAGE,
     PHONE,
@@ -33,9 +36,6 @@ from pages import (
     small_images,
     wait_for_final_image,
 )
-from PIL import Image
-from playwright.sync_api import Page, expect
-
 from pipeline import GenerationRequest
 from pipeline.comparison import plan_comparison
 from pipeline.grid import grid_png
@@ -72,7 +72,7 @@ RECORD_STATUS = """() => {
 
 
 @pytest.fixture
-def page(browser, app_server) -> Page:  # noqa: F811
+def page(browser, app_server) -> Page:
     page = open_page(browser, app_server.url)
     yield page
     page.context.close()
@@ -113,7 +113,7 @@ def assert_fits_in_every_tab(page: Page) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_a_phone_shows_one_column_without_overflow_before_and_after_images(browser, app_server, tmp_path, scheme):  # noqa: F811
+def test_a_phone_shows_one_column_without_overflow_before_and_after_images(browser, app_server, tmp_path, scheme):
     page = open_page(browser, app_server.url, PHONE, scheme)
     assert_fits_in_every_tab(page)
     open_tab(page, "Generate")
@@ -212,7 +212,7 @@ def test_an_error_is_said_in_the_status_line(page):
 # --- the queue -----------------------------------------------------------------------------------
 
 
-def test_two_browsers_share_the_queue_and_the_waiting_one_is_told_its_place(browser, app_server):  # noqa: F811
+def test_two_browsers_share_the_queue_and_the_waiting_one_is_told_its_place(browser, app_server):
     first = open_page(browser, app_server.url)
     second = open_page(browser, app_server.url)
     slow_settings(first)
@@ -229,7 +229,7 @@ def test_two_browsers_share_the_queue_and_the_waiting_one_is_told_its_place(brow
     second.context.close()
 
 
-def test_a_full_queue_is_said_in_words_with_its_size(page, app_server):  # noqa: F811
+def test_a_full_queue_is_said_in_words_with_its_size(page, app_server):
     small_images(page)
     with full_queue(app_server.url):
         generate(page, "one too many")
@@ -431,7 +431,7 @@ def test_png_info_lists_a_grids_cells_and_sends_any_of_them(page, tmp_path):
 # --- the history ---------------------------------------------------------------------------------
 
 
-def test_the_history_survives_a_reload_with_whole_captions_and_remakes_a_lost_image(page, app_server, tmp_path):  # noqa: F811
+def test_the_history_survives_a_reload_with_whole_captions_and_remakes_a_lost_image(page, app_server, tmp_path):
     small_images(page, steps=3)
     generate(page, "the first picture")
     first = FINAL_IMAGE.search(wait_for_final_image(page))[1]
@@ -498,7 +498,7 @@ def test_keyboard_and_screen_reader_access(page):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_no_serious_accessibility_violations_on_any_tab(browser, app_server, tmp_path, scheme):  # noqa: F811
+def test_no_serious_accessibility_violations_on_any_tab(browser, app_server, tmp_path, scheme):
     page = open_page(browser, app_server.url, DESKTOP, scheme)
     small_images(page, steps=2)
     generate(page, " ".join(["a lighthouse on a rocky coast at dusk"] * 12))  # a long prompt: its note too
@@ -514,7 +514,7 @@ def test_no_serious_accessibility_violations_on_any_tab(browser, app_server, tmp
     page.context.close()
 
 
-def test_dark_mode_has_a_dark_progress_track_and_a_red_stop(browser, app_server):  # noqa: F811
+def test_dark_mode_has_a_dark_progress_track_and_a_red_stop(browser, app_server):
     page = open_page(browser, app_server.url, DESKTOP, "dark")
     slow_settings(page)
     generate(page, "a slow one in the dark")

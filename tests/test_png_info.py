@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from bad_inputs import text_png
 from PIL import Image
 
+from helpers.bad_inputs import text_png
 from pipeline.comparison import plan_comparison
 from pipeline.errors import RequestError
 from pipeline.grid import GRID_KEY, grid_png

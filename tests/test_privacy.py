@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from app_server import app_server  # noqa: F401 (a fixture)
 from gradio_client import Client
 
 from pipeline.metadata import read_request
@@ -22,7 +21,7 @@ PNG_SIGNATURE = b"\x89PNG"
 
 
 @pytest.fixture(scope="module")
-def made(app_server):  # noqa: F811
+def made(app_server):
     """One image generated through the public API: the app's URL, the image's value, its output copy."""
     client = Client(app_server.url, verbose=False, download_files=False)
     image, _ = client.predict(

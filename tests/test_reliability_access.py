@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-import gradio_http
 import httpx
 import psutil
 import pytest
-from fake_hub import FakeHub
-from server_process import app_environment, app_process, generate_args, in_process
 
 from cli import parse_args
+from helpers import gradio_http
+from helpers.fake_hub import FakeHub
+from helpers.server_process import app_environment, app_process, generate_args, in_process
 from pipeline.metadata import read_request
 
 pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run

@@ -7,9 +7,12 @@ import html
 import re
 from pathlib import Path
 
-import gradio_http
 import pytest
-from bad_inputs import (
+from gradio_client.exceptions import AppError
+from playwright.sync_api import expect
+
+from helpers import gradio_http
+from helpers.bad_inputs import (
     API_REQUEST_CASES,
     FITTED_UPLOADS,
     HOSTILE_HTML,
@@ -18,10 +21,7 @@ from bad_inputs import (
     SEED_LIST_CASES,
     UPLOAD_CASES,
 )
-from gradio_client.exceptions import AppError
-from playwright.sync_api import expect
-from server_process import compare_args, generate_args, in_process
-
+from helpers.server_process import compare_args, generate_args, in_process
 from pipeline.errors import RequestError
 from pipeline.metadata import read_request
 from pipeline.seeds import parse_seed_list

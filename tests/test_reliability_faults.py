@@ -14,16 +14,16 @@ import re
 import time
 from pathlib import Path
 
-import gradio_http
 import pytest
 import torch
-from app_server import wait_until
-from faults import Steps, failing_disk, transformer_hook
 from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
 from PIL import Image
-from server_process import compare_args, generate_args, in_process
 
+from helpers import gradio_http
+from helpers.app_server import wait_until
+from helpers.faults import Steps, failing_disk, transformer_hook
+from helpers.server_process import compare_args, generate_args, in_process
 from pipeline.errors import GenerationError
 from pipeline.metadata import encode_png, read_request
 from ui.store import ImageStore

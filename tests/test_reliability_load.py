@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from app_server import wait_until
-from faults import Steps, transformer_hook
 from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 from PIL import Image
-from server_process import compare_args, generate_args, in_process, report
 
+from helpers.app_server import wait_until
+from helpers.faults import Steps, transformer_hook
+from helpers.server_process import compare_args, generate_args, in_process, report
 from pipeline import Finished, GenerationRequest
 from pipeline.metadata import read_request
 from ui.requests import request_from

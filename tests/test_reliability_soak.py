@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from app_server import wait_until
 from gradio_client import Client
-from server_process import app_environment, app_process, generate_args, in_process, report
 
+from helpers.app_server import wait_until
+from helpers.server_process import app_environment, app_process, generate_args, in_process, report
 from ui import store
 
 pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run

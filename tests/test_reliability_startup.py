@@ -16,11 +16,11 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from fake_hub import TOKEN_WITH_ACCESS, TOKEN_WITHOUT_ACCESS, FakeHub, repo_files
 from huggingface_hub import constants as hub_constants
-from server_process import REPO, free_port
 
 import app
+from helpers.fake_hub import TOKEN_WITH_ACCESS, TOKEN_WITHOUT_ACCESS, FakeHub, repo_files
+from helpers.server_process import REPO, free_port
 from pipeline import Engine, GenerationRequest, LoadOptions, loader
 from pipeline.errors import ModelLoadError
 

@@ -1,8 +1,8 @@
 """The validation table: every bound of a request, on both sides, and the error it gives."""
 
 import pytest
-from bad_inputs import REQUEST_CASES
 
+from helpers.bad_inputs import REQUEST_CASES
 from pipeline.errors import RequestError
 from pipeline.request import (
     GUIDANCE_MAX,

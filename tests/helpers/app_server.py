@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from gradio_client import Client
 from gradio_client.utils import Status
 
@@ -89,11 +88,3 @@ def serving(folder: Path, *args: str) -> Iterator[AppServer]:
     output_dir = folder / "outputs"
     with serve_app(["--output-dir", str(output_dir), *args], folder / "app.log", {**os.environ, **QUIET_ENV}) as app:
         yield AppServer(app.url.rstrip("/"), output_dir)
-
-
-@pytest.fixture(scope="module")
-def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[AppServer]:
-    """One app per test module, with a small queue and seed cap the tests can reach."""
-    folder = tmp_path_factory.mktemp("app")
-    with serving(folder, "--max-queue-size", str(MAX_QUEUE_SIZE), "--max-seeds", str(MAX_SEEDS)) as server:
-        yield server
