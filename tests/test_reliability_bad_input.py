@@ -1,4 +1,4 @@
-"""Bad input through the app: every case of `tests/bad_inputs.py` gets its message through
+"""Bad input through the app: every case of `tests/helpers/bad_inputs.py` gets its message through
 `gradio_client`, raw HTTP and the page's upload path, and the next normal request still works."""
 
 from __future__ import annotations

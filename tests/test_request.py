@@ -41,7 +41,7 @@ VALID = [
     ("variation_strength", 0.15),
 ]
 
-# The refused values come from the one table of bad inputs (tests/bad_inputs.py).
+# The refused values come from the one table of bad inputs (tests/helpers/bad_inputs.py).
 INVALID = [(case.field, case.value, case.message) for case in REQUEST_CASES]
 
 
