@@ -176,3 +176,19 @@ def test_explore_around_an_image_compares_eight_variation_seeds_at_the_chosen_st
     cells = read_grid(download.value.path()).comparison.requests
     assert {(cell.seed, cell.variation_strength) for cell in cells} == {(seed, 0.3)}
     assert [cell.variation_seed for cell in cells] == list(range(seed + 1, seed + 9))
+
+
+def test_ab_slides_between_two_history_images_with_their_settings(page):
+    small_images(page, steps=1)
+    seeds = []
+    for prompt in ("a red fox in fresh snow", "an owl at night"):
+        generate(page, prompt)
+        seeds.append(FINAL_IMAGE.search(wait_for_final_image(page))[1])
+        expect(page.locator("#history img")).to_have_count(len(seeds))
+    page.get_by_role("tab", name="A/B", exact=True).click()
+
+    first, second = page.locator("#ab-first-settings textarea"), page.locator("#ab-second-settings textarea")
+    expect(first).to_have_value(re.compile(rf"^a red fox.*Seed: {seeds[0]}", re.S))
+    expect(second).to_have_value(re.compile(rf"^an owl.*Seed: {seeds[1]}", re.S))
+    expect(page.locator("#ab-slider img")).to_have_count(2)
+    screenshot(page, "ab")

@@ -73,18 +73,32 @@ def gallery_items(entries: list) -> list[tuple[Image.Image, str]]:
     return [(_thumbnail(entry), caption(_request(entry))) for entry in _valid(entries)]
 
 
+def choices(entries: list) -> list[tuple[str, int]]:
+    """Dropdown choices for the valid `entries`: each caption, numbered, and its position."""
+    return [(f"{index + 1}. {caption(_request(entry))}", index) for index, entry in enumerate(_valid(entries))]
+
+
+def pick(entries: list, index: int) -> tuple[GenerationRequest, str | Image.Image, bool] | None:
+    """The request and image of the valid entry at `index` (None when there is none), and whether
+    the image is the full one (else its thumbnail stands in)."""
+    valid = _valid(entries)
+    if not isinstance(index, int) or not 0 <= index < len(valid):
+        return None
+    entry = valid[index]
+    if _full_image(entry):
+        return _request(entry), entry["image"], True
+    return _request(entry), _thumbnail(entry), False
+
+
 def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None:
     """Fill the gallery when the page loads; selecting an entry sends it to Generate."""
 
     def restore(entries: list, selected: gr.SelectData) -> dict:
-        valid = _valid(entries)
-        if selected.index >= len(valid):
+        picked = pick(entries, selected.index)
+        if picked is None:
             return gr.skip()
-        entry = valid[selected.index]
-        request = _request(entry)
-        if _full_image(entry):
-            return send.values(request, entry["image"])
-        return send.values(request, _thumbnail(entry), IMAGE_GONE)
+        request, image, complete = picked
+        return send.values(request, image) if complete else send.values(request, image, IMAGE_GONE)
 
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     app.load(gallery_items, history.entries, history.gallery, **private)

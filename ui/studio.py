@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from pipeline import Engine
-from ui import compare_tab, generate_tab, png_info_tab
+from ui import ab_tab, compare_tab, generate_tab, png_info_tab
 from ui.controls import build_controls
 from ui.explore import build_explore, wire_explore
 from ui.footer import footer_text
@@ -73,6 +73,8 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                         compare = compare_tab.build_compare_tab(options.max_seeds)
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
+                    with gr.Tab("A/B", id=ab_tab.TAB_ID) as ab_button:
+                        ab = ab_tab.build_ab_tab()
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
         gr.Markdown(footer_text(engine.info), elem_id="footer")
@@ -83,6 +85,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
         wire_explore(explore, generate.result, controls, compare, tabs)
+        ab_tab.wire_ab_tab(ab, ab_button, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_history(generate.history, send, app)
     return app

@@ -20,7 +20,7 @@ from gradio_client.utils import Status
 
 from benchmarks.local_processes import serve_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 # Small enough that a test can fill the queue, large enough for the tests of a module.
 MAX_QUEUE_SIZE = 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 SCREENSHOTS = TESTS.parent / "test-output" / "screenshots"
 AXE = TESTS / "node_modules" / "axe-core" / "axe.min.js"
 TIMEOUT_MS = 60_000

@@ -24,7 +24,7 @@ from pipeline import Engine
 from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Small and quick on the tiny model: what every reliability test asks for unless it needs more.
 QUICK = {"width": 256, "height": 256, "steps": 1, "guidance_scale": 0.0}
 # The parameters after the size and steps, at their defaults.
