@@ -3,7 +3,7 @@
 A preview (1/8 of the image's size: 128² for 1024²) is on screen for a fraction of a second. As a
 file, Gradio encodes, hashes and writes it into its cache, then every client fetches it, and
 gradio_client builds a new HTTP client for each fetch: on a 2-core machine the 4 previews of one
-image took ~220 ms of CPU, and the engine sharing it finished ~140 ms later
+image took ~290 ms of the client's CPU, and the engine sharing it finished ~145 ms later
 (benchmarks/results/server-profile.md). Inline, a preview is a few KB of base64 in the message that
 announces it, shown as it arrives. Paths (finished images) are served as files, as by Gradio's own
 components, so they keep their PNG metadata.

@@ -6,7 +6,7 @@ output folder (`--output-dir`) is not one of its `allowed_paths`, so no other pa
 There the operator gets an atomic copy with the same metadata, which is never served.
 
 Speed. Gradio serves a file already in its cache where it lies; any other file it hashes twice and
-copies there first (~15 ms for a 1024² image on a 2-core EPYC, benchmarks/results/server-profile.md).
+copies there first (9 ms for a 1024² image on a 2-core EPYC, benchmarks/results/server-profile.md).
 
 Temporary files: one mechanism, one age. `prune` deletes every file in Gradio's cache older than
 `TEMPORARY_KEEP_SECONDS` (images, Gradio's preview frames and uploads, what a killed run left),
