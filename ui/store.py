@@ -9,7 +9,7 @@ Speed. Gradio serves a file already in its cache where it lies; any other file i
 copies there first (9 ms for a 1024² image on a 2-core EPYC, benchmarks/results/server-profile.md).
 
 Temporary files: one mechanism, one age. `prune` deletes every file in Gradio's cache older than
-`TEMPORARY_KEEP_SECONDS` (images, Gradio's preview frames and uploads, what a killed run left),
+`TEMPORARY_KEEP_SECONDS` (images, grids, uploads to the PNG info tab, what a killed run left),
 then the folders that this empties; a save starts it on a background thread, the first at once,
 then at most every `PRUNE_EVERY_SECONDS`. This run's images are in a folder of its own, which
 goes when the app stops. Gradio's own `delete_cache` stays off: it deletes only the files it
