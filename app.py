@@ -12,10 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+# isort: off
+from ui import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must patch torch before it loads)
+
+# isort: on
 from cli import AppOptions, parse_args
 from pipeline import Engine
 from pipeline.errors import ModelLoadError
-from ui import zerogpu  # noqa: F401, I001  (first: on ZeroGPU, `spaces` must patch torch before it loads)
 from ui.studio import build_app, launch
 
 
