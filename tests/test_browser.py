@@ -185,7 +185,8 @@ def test_ab_slides_between_two_history_images_with_their_settings(page):
         generate(page, prompt)
         seeds.append(FINAL_IMAGE.search(wait_for_final_image(page))[1])
         expect(page.locator("#history img")).to_have_count(len(seeds))
-    page.get_by_role("tab", name="A/B", exact=True).click()
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    page.get_by_text("A/B: slide between two images").click()
 
     first, second = page.locator("#ab-first-settings textarea"), page.locator("#ab-second-settings textarea")
     expect(first).to_have_value(re.compile(rf"^a red fox.*Seed: {seeds[0]}", re.S))

@@ -1,4 +1,4 @@
-"""The A/B tab: two images of the history in a before/after slider, with their settings side by side."""
+"""A/B: two images of the history in a before/after slider, with their settings side by side."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import gradio as gr
 from pipeline.metadata import format_infotext
 from ui.history import History, choices, pick
 
-TAB_ID = "ab"
-
 
 @dataclass(frozen=True)
 class AbTab:
-    """The components of the A/B tab."""
+    """The components of the A/B section."""
 
     first: gr.Dropdown
     second: gr.Dropdown
@@ -24,7 +22,7 @@ class AbTab:
 
 
 def build_ab_tab() -> AbTab:
-    """Lay out the tab (call inside it)."""
+    """Lay out the section (call inside its container)."""
     gr.Markdown("Pick two images of the history (Generate and Compare both add to it) and slide between them.")
     with gr.Row():
         first = gr.Dropdown([], label="A (left)", elem_id="ab-first")
@@ -36,8 +34,8 @@ def build_ab_tab() -> AbTab:
     return AbTab(first, second, slider, first_settings, second_settings)
 
 
-def wire_ab_tab(tab: AbTab, tab_button: gr.Tab, history: History, model: str) -> None:
-    """Refresh the choices when the tab opens (the two newest images); show a pair when either changes."""
+def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) -> None:
+    """Refresh the choices when the section opens (the two newest images); show a pair when either changes."""
 
     def refresh(entries: list) -> tuple:
         options = choices(entries)
@@ -54,7 +52,7 @@ def wire_ab_tab(tab: AbTab, tab_button: gr.Tab, history: History, model: str) ->
 
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     outputs = [tab.slider, tab.first_settings, tab.second_settings]
-    tab_button.select(refresh, history.entries, [tab.first, tab.second], **private).then(
+    opener.expand(refresh, history.entries, [tab.first, tab.second], **private).then(
         show, [history.entries, tab.first, tab.second], outputs, **private
     )
     gr.on([tab.first.input, tab.second.input], show, [history.entries, tab.first, tab.second], outputs, **private)

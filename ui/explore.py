@@ -29,12 +29,12 @@ class Explore:
 
 def build_explore() -> Explore:
     """Lay out the button and its strength (call under the result image)."""
-    with gr.Row(elem_id="explore"):
+    with gr.Group(elem_id="explore"):  # stacked, so a phone needs no room for both side by side
         strength = gr.Slider(
-            0.01, 1.0, DEFAULT_STRENGTH, step=0.01, label="Explore strength", scale=3, elem_id="explore-strength",
+            0.01, 1.0, DEFAULT_STRENGTH, step=0.01, label="Explore strength", elem_id="explore-strength",
             info=f"{VARIATIONS} variation seeds at this strength around the image",
         )
-        button = gr.Button("Explore around this image", scale=2, elem_id="explore-button", interactive=False)
+        button = gr.Button("Explore around this image", elem_id="explore-button", interactive=False)
     return Explore(button, strength)
 
 

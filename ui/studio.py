@@ -71,10 +71,11 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                         explore = build_explore()
                     with gr.Tab("Compare", id=compare_tab.TAB_ID):
                         compare = compare_tab.build_compare_tab(options.max_seeds)
+                        # An accordion, not a fourth tab: four tabs overflow a phone's width.
+                        with gr.Accordion("A/B: slide between two images", open=False, elem_id="ab") as ab_opener:
+                            ab = ab_tab.build_ab_tab()
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
-                    with gr.Tab("A/B", id=ab_tab.TAB_ID) as ab_button:
-                        ab = ab_tab.build_ab_tab()
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
         gr.Markdown(footer_text(engine.info), elem_id="footer")
@@ -85,7 +86,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
         wire_explore(explore, generate.result, controls, compare, tabs)
-        ab_tab.wire_ab_tab(ab, ab_button, generate.history, engine.info.model)
+        ab_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_history(generate.history, send, app)
     return app
