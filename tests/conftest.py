@@ -39,7 +39,9 @@ def engine(tiny_model_dir) -> Engine:
     return Engine.load(LoadOptions(model=str(tiny_model_dir), warmup=False, preview_decoder=""))
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop in this thread while it
+# runs, and Ray's blocking calls refuse to run beside one (the Ray tests came after the browser's).
+@pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium, driven by Playwright, shared by the browser tests (the only
     importers of Playwright)."""
