@@ -6,10 +6,12 @@
 One local Ray, started by the backend's own `connect`, holds two applications of the engine: one
 with a single replica and one with two, each replica one CPU slot and one torch thread. Ray is
 offered three CPU slots on this machine's cores: the applications never run at the same time.
-The local engine runs in this process, also with one thread. Every variant runs in a new random
-order each round, after warm-up runs; the figures are ratios of medians.
+The local engine runs in this process, also with one thread; two plain worker processes, each
+with its own engine and no Ray, show what this machine's cores allow (figure 8f). Every variant
+runs in a new random order each round, after warm-up runs; the figures are ratios of medians.
 """
 
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,9 @@ RAY_ONE = "Ray, 1 replica: one request"
 LOCAL_CPU = "local engine: CPU time of one request"
 REPLICA_CPU = "Ray: the replica's CPU time of one request"
 FRONT_CPU = "Ray: this process's CPU time of one request"
+PLAIN = "plain processes, no Ray"
+
+_worker_engine = None  # the engine of a plain worker process
 
 
 @dataclass(frozen=True)
@@ -62,14 +67,26 @@ def images(events) -> list:
     return [image.image for event in events if isinstance(event, Finished) for image in event.images]
 
 
+def _start_worker() -> None:
+    global _worker_engine
+    common.use_threads(1)
+    _worker_engine = common.load_tiny_engine()
+
+
+def _generate_in_worker(request) -> None:
+    for _ in _worker_engine.generate(request):
+        pass
+
+
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
 
 
-def variants(engines: dict, local, settings: Settings) -> dict[str, common.Variant]:
-    """Six clients at once and a 16-seed comparison on each application; one request on Ray and locally,
-    with the CPU time it took: less sensitive to a shared machine's load than wall time."""
+def variants(engines: dict, workers: dict, local, settings: Settings) -> dict[str, common.Variant]:
+    """Six clients at once on each application and on each set of plain workers, a 16-seed comparison
+    on each application, and one request on Ray and locally with the CPU time it took: less
+    sensitive to a shared machine's load than wall time."""
     pool = ThreadPoolExecutor(CLIENTS)
     single = common.make_request(settings.latency_size)
     seeds = [common.make_request(settings.size, seed=common.SEED + index) for index in range(SEEDS)]
@@ -83,10 +100,15 @@ def variants(engines: dict, local, settings: Settings) -> dict[str, common.Varia
     def comparison(engine):
         return lambda index: list(engine.compare(seeds)) and None
 
+    def plain(processes):
+        return lambda index: processes.map(_generate_in_worker, seeds[:CLIENTS], chunksize=1) and None
+
     measured = {}
     for label, engine in engines.items():
         measured[f"{CLIENTS} clients, {label}"] = clients(engine)
         measured[f"{SEEDS}-seed comparison, {label}"] = comparison(engine)
+    for label, processes in workers.items():
+        measured[f"{CLIENTS} clients, {label}, {PLAIN}"] = plain(processes)
     replica = psutil.Process(engines[ONE].stats()["pid"])
 
     def through_ray(index):
@@ -146,6 +168,10 @@ def figures(samples: common.Samples, difference: int, settings: Settings) -> lis
             "8e", "CPU time of one request in this process (the front end), through Ray",
             common.median(samples[FRONT_CPU]) * 1e3, "ms", note="handle call, routing, streaming and decoding",
         ),
+        ratio_figure(
+            samples, "8f", f"The same {CLIENTS} requests in 2 plain processes / 1, no Ray", f"{clients}{ONE}, {PLAIN}",
+            f"{clients}{TWO}, {PLAIN}", "", "the ceiling of 8a on this machine: one engine per process, nothing else",
+        ),
     ]
 
 
@@ -160,11 +186,15 @@ def main() -> None:
     options = LoadOptions(model="tiny", warmup=False, preview_decoder="")
     two = connect(options, replicas=2, name="two", num_cpus=3)
     one = connect(options, replicas=1, name="one")
+    spawn = multiprocessing.get_context("spawn")  # not fork: this process runs Ray's threads
+    workers = {ONE: spawn.Pool(1, _start_worker), TWO: spawn.Pool(2, _start_worker)}
     try:
         engines = {ONE: one, TWO: two}
         difference = largest_difference(two, local, settings.latency_size)
-        samples = common.interleave(variants(engines, local, settings), settings.rounds, settings.warmup)
+        samples = common.interleave(variants(engines, workers, local, settings), settings.rounds, settings.warmup)
     finally:
+        for processes in workers.values():
+            processes.terminate()
         one.close()
         two.close()
     report = common.Report(

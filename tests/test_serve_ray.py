@@ -204,7 +204,7 @@ def check_serve_config(config: dict) -> None:
     """`config` passes Ray's own schema, and its application builds from the engine's LoadOptions fields."""
     from ray.serve.schema import ServeDeploySchema
 
-    from pipeline.serve import APP_NAME, DEPLOYMENT_NAME, MAX_ONGOING_REQUESTS, build_app
+    from pipeline.serve import APP_NAME, DEPLOYMENT_NAME, MAX_ONGOING_REQUESTS, ROUTER_MAX_BACKOFF_S, build_app
 
     schema = ServeDeploySchema.parse_obj(config)
     (application,) = schema.applications
@@ -212,6 +212,7 @@ def check_serve_config(config: dict) -> None:
     (deployment,) = application.deployments
     assert deployment.name == DEPLOYMENT_NAME and deployment.ray_actor_options.num_gpus == 1
     assert deployment.max_ongoing_requests == MAX_ONGOING_REQUESTS
+    assert deployment.request_router_config["max_backoff_s"] == ROUTER_MAX_BACKOFF_S
     build_app(application.args)
 
 
