@@ -1,6 +1,6 @@
 """Scale-out benchmark on the tiny SD3, CPU: the Ray Serve backend with one and two replicas.
 
-    python benchmarks/scale_cpu.py           # about two minutes
+    python benchmarks/scale_cpu.py           # about three minutes
     python benchmarks/scale_cpu.py --quick   # 256x256, fewer runs: a smoke run (~1 min)
 
 One local Ray, started by the backend's own `connect`, holds two applications of the engine: one
