@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
-from pipeline.errors import RequestError
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
@@ -23,7 +22,7 @@ from ui.send_to_generate import SendToGenerate
 from ui.status import DONE, RUNNING, STOPPED, status_line, status_progress
 from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
-from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
+from ui.zerogpu import on_gpu
 
 TAB_ID = "compare"
 DEFAULT_SEEDS = "0-3"
@@ -121,11 +120,8 @@ def wire_compare_tab(
             max_cells=max_seeds,
         )
 
-    def duration(**arguments) -> int:
-        try:
-            return estimated_seconds(plan(arguments).requests)
-        except (RequestError, TypeError):
-            return SECONDS_FIXED
+    def requests(**arguments) -> tuple:
+        return plan(arguments).requests
 
     def save_grid(grid: LiveGrid) -> str:
         return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
@@ -140,7 +136,7 @@ def wire_compare_tab(
         saved = grid.saved[selected.index] if grid else None
         return send.values(saved.request, saved.path) if saved else gr.skip()
 
-    @on_gpu(duration)
+    @on_gpu(requests)
     def compare(
         prompt: str,
         negative_prompt: str,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from pipeline.errors import RequestError
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
@@ -20,7 +19,7 @@ from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate, alt_text
 from ui.status import DONE, RUNNING, status_line, status_progress, status_stopped
 from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
-from ui.zerogpu import SECONDS_FIXED, estimated_seconds, on_gpu
+from ui.zerogpu import on_gpu
 
 TAB_ID = GENERATE_TAB_ID
 READY = "Ready. Type a prompt and press Enter."
@@ -63,12 +62,9 @@ def finished_status(saved: SavedImage, seconds: float) -> str:
     )
 
 
-def generation_seconds(**arguments) -> int:
-    """ZeroGPU duration of one generation; the fixed time for an invalid request (the handler says why)."""
-    try:
-        return estimated_seconds([request_from(arguments)])
-    except (RequestError, TypeError):
-        return SECONDS_FIXED
+def generation_requests(**arguments) -> list:
+    """What a generation with these handler arguments makes (for its ZeroGPU duration)."""
+    return [request_from(arguments)]
 
 
 def wire_generate_tab(
@@ -76,7 +72,7 @@ def wire_generate_tab(
 ) -> None:
     """Generate (button, Enter or Ctrl+Enter; also the `/generate` API), Stop, and the history."""
 
-    @on_gpu(generation_seconds)
+    @on_gpu(generation_requests)
     def generate(
         prompt: str,
         negative_prompt: str,

@@ -37,17 +37,22 @@ def estimated_seconds(requests: Iterable) -> int:
     return round(SECONDS_FIXED + work * SECONDS_PER_MEGAPIXEL_STEP)
 
 
-def on_gpu(duration: Callable[..., int]) -> Callable[[Handler], Handler]:
-    """`spaces.GPU` on ZeroGPU, with `duration` called with the handler's arguments by name;
-    elsewhere the handler itself."""
+def on_gpu(requests_of: Callable[..., Iterable]) -> Callable[[Handler], Handler]:
+    """`spaces.GPU` on ZeroGPU, asking for the `estimated_seconds` of the requests that
+    `requests_of` builds from the handler's arguments by name (the fixed time when they are
+    invalid: the handler refuses them with a clear error); elsewhere the handler itself."""
     if not ON_ZEROGPU:
         return lambda handler: handler
+    from pipeline.errors import RequestError  # by then the app has imported torch (see above)
 
     def decorate(handler: Handler) -> Handler:
         signature = inspect.signature(handler)
 
         def seconds(*args, **kwargs) -> int:
-            return duration(**signature.bind(*args, **kwargs).arguments)
+            try:
+                return estimated_seconds(requests_of(**signature.bind(*args, **kwargs).arguments))
+            except (RequestError, TypeError):
+                return SECONDS_FIXED
 
         return spaces.GPU(duration=seconds)(handler)
 
