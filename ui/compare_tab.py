@@ -15,6 +15,7 @@ from ui.errors import shown_as_toast
 from ui.history import History, add_to_history
 from ui.inline_previews import PreviewGallery
 from ui.live_grid import LiveGrid
+from ui.progress import Step
 from ui.prompt_notes import dropped_note
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
@@ -164,7 +165,7 @@ def wire_compare_tab(
             yield layout, None, status_line("Starting…", RUNNING), grid, ""
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
-                status = status_progress(frame) if grid.is_step(frame) else gr.skip()
+                status = status_progress(frame) if isinstance(frame, Step) else gr.skip()
                 yield grid.gallery(), gr.skip(), status, grid, gr.skip()
             seconds = time.perf_counter() - started
             base = grid.comparison.base

@@ -28,11 +28,6 @@ class LiveGrid:
         comparison = self.comparison
         return comparison.columns if comparison.axis != NO_AXIS else min(MAX_SEED_COLUMNS, len(comparison.seeds))
 
-    @staticmethod
-    def is_step(frame: Step | SavedBatch) -> bool:
-        """True for a step's previews, False for a finished batch."""
-        return isinstance(frame, Step)
-
     def update(self, frame: Step | SavedBatch) -> None:
         """Show a step's previews, or a finished batch's images, in their cells."""
         if isinstance(frame, Step):

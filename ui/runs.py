@@ -41,11 +41,6 @@ def caption(request: GenerationRequest) -> str:
     return " · ".join(parts)
 
 
-def gallery_items(images: Sequence[SavedImage]) -> list[tuple[str, str]]:
-    """Gallery values: each image's PNG and its caption."""
-    return [(saved.path, caption(saved.request)) for saved in images]
-
-
 class Runner:
     """Streams the engine's previews while reporting progress, and saves each finished image."""
 
