@@ -201,6 +201,8 @@ def test_stop_in_compare_keeps_the_finished_cells_and_says_how_many(page):
     expect(page.locator("#compare-button")).to_be_focused()
     expect(page.locator("#compare-status")).not_to_contain_text("Error")
     expect(page.locator("#grid-file a").first).to_be_visible()  # the finished cells' grid
+    # The finished cells, inline thumbnails while it ran, are now their PNG files.
+    expect(page.locator('#comparison img:not([src^="data:"])')).to_have_count(4)
 
 
 def test_an_error_is_said_in_the_status_line(page):

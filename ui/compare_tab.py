@@ -128,10 +128,10 @@ def wire_compare_tab(
         return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
 
     def stopped(grid: LiveGrid | None) -> tuple:
-        """After Stop: how far it got, and the grid of the cells finished by then (the state holds them)."""
+        """After Stop: how far it got, the finished cells' files, and the grid of them (the state holds them)."""
         if grid is None:
-            return gr.skip(), gr.skip()
-        return stopped_status(grid.saved), save_grid(grid) if any(grid.saved) else None
+            return gr.skip(), gr.skip(), gr.skip()
+        return stopped_status(grid.saved), grid.gallery(final=True), save_grid(grid) if any(grid.saved) else None
 
     def _to_generate(grid: LiveGrid | None, selected: gr.SelectData) -> dict:
         saved = grid.saved[selected.index] if grid else None
@@ -156,7 +156,8 @@ def wire_compare_tab(
         """Generate the prompt for each seed (`seeds` like "1, 7, 42" or "100-107") × each value of
         one `axis` (`none`, `steps`, `guidance_scale`, `prompt_sr` or `variation_strength`; values
         comma-separated in `axis_values`). Streams the gallery after every step, with the cells'
-        previews; ends with every cell's PNG (captions like "seed 7 · cat") and the labelled grid PNG."""
+        previews and the finished cells' thumbnails; ends with every cell's PNG (captions like
+        "seed 7 · cat") and the labelled grid PNG."""
         started = time.perf_counter()
         with shown_as_toast():  # assets/page.js also puts the message in the status line
             grid = LiveGrid(plan(locals()))
@@ -170,7 +171,7 @@ def wire_compare_tab(
             seconds = time.perf_counter() - started
             base = grid.comparison.base
             note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
-            yield grid.gallery(), save_grid(grid), finished_status(grid.saved, seconds), grid, note
+            yield grid.gallery(final=True), save_grid(grid), finished_status(grid.saved, seconds), grid, note
 
     components = {**controls.by_parameter, **tab.by_parameter}
     event = stoppable_gpu_event(
@@ -186,5 +187,5 @@ def wire_compare_tab(
     )
     private = {"api_visibility": "private", "show_progress": "hidden"}
     event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
-    tab.stop.click(stopped, tab.results, [tab.status, tab.grid], **private)
+    tab.stop.click(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
     tab.gallery.select(_to_generate, tab.results, send.outputs, queue=False, **private)

@@ -19,6 +19,9 @@ from gradio.components.gallery import GalleryData, GalleryImage
 from gradio.data_classes import ImageData
 from PIL import Image
 
+# Large enough for a cell of a 4-column gallery on a wide screen (~300 px), and a few tens of KB.
+THUMBNAIL_SIZE = 384
+
 
 def inline_jpeg(image: Image.Image) -> ImageData:
     """`image` as an image value with a JPEG data URL and no file behind it."""
@@ -37,15 +40,28 @@ class PreviewImage(gr.Image):
         return inline_jpeg(value) if isinstance(value, Image.Image) else super().postprocess(value)
 
 
+def inline_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> ImageData:
+    """`image` shrunk to fit `size`² (never enlarged), as an inline JPEG."""
+    small = image.copy()
+    small.thumbnail((size, size))
+    return inline_jpeg(small)
+
+
+def _inline(media: Image.Image | ImageData) -> ImageData:
+    return media if isinstance(media, ImageData) else inline_jpeg(media)
+
+
 class PreviewGallery(gr.Gallery):
-    """`gr.Gallery` that sends its PIL images (previews) inline, and its paths (finished images) as files."""
+    """`gr.Gallery` that sends its PIL images (previews) and `inline_jpeg` values inline, and its
+    paths (finished images) as files."""
 
     is_template = True  # drawn by the front end's Gallery component
 
     def postprocess(self, value) -> GalleryData:
         items = [item if isinstance(item, (tuple, list)) else (item, None) for item in value or []]
-        files = iter(super().postprocess([item for item in items if not isinstance(item[0], Image.Image)]).root)
+        inline = (Image.Image, ImageData)
+        files = iter(super().postprocess([item for item in items if not isinstance(item[0], inline)]).root)
         return GalleryData(root=[
-            GalleryImage(image=inline_jpeg(media), caption=caption) if isinstance(media, Image.Image) else next(files)
+            GalleryImage(image=_inline(media), caption=caption) if isinstance(media, inline) else next(files)
             for media, caption in items
         ])

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from gradio.data_classes import ImageData
 from PIL import Image
 
 from pipeline.comparison import NO_AXIS, Comparison
 from pipeline.grid import grid_png
+from ui.inline_previews import inline_jpeg, inline_thumbnail
 from ui.progress import Step
 from ui.runs import SavedBatch, SavedImage
 
 # What a cell not started yet shows: a flat grey square (the gallery scales it to the cell).
-PENDING = Image.new("RGB", (8, 8), (200, 200, 200))
+PENDING = inline_jpeg(Image.new("RGB", (8, 8), (200, 200, 200)))
 MAX_SEED_COLUMNS = 4
 
 
 class LiveGrid:
-    """The cells of `comparison`, row by row: each shows its image, its latest preview, or PENDING."""
+    """The cells of `comparison`, row by row: each shows its image, its latest preview, or PENDING.
+
+    While the comparison runs, a finished cell shows an inline thumbnail, sent once (Gradio sends a
+    streamed output as a diff of the previous one); its PNG file goes out only in the `final`
+    gallery. As a file in every streamed gallery, gradio_client downloaded each finished cell again
+    with every later step: 46 downloads for 8 seeds, which made `/compare` slower than 8 `/generate`
+    calls (benchmarks/server_cpu.py, figure 5a).
+    """
 
     def __init__(self, comparison: Comparison):
         self.comparison = comparison
         self.saved: list[SavedImage | None] = [None] * len(comparison.requests)
+        self._thumbnails: dict[int, ImageData] = {}  # cell -> its finished image, as an inline thumbnail
         self._previews: dict[int, tuple[Image.Image, str]] = {}  # cell -> its latest preview, "step 2/4"
 
     @property
@@ -34,16 +44,18 @@ class LiveGrid:
             for index, preview in zip(frame.indices, frame.previews):
                 self._previews[index] = (preview, f"step {frame.step}/{frame.total_steps}")
             return
-        for index, saved in zip(frame.indices, frame.images):
+        for index, saved, picture in zip(frame.indices, frame.images, frame.pictures):
             self.saved[index] = saved
+            self._thumbnails[index] = inline_thumbnail(picture)
             self._previews.pop(index, None)
 
-    def gallery(self) -> list[tuple]:
-        """Gallery values, row by row: (image, caption) with the cell's state in the caption."""
+    def gallery(self, final: bool = False) -> list[tuple]:
+        """Gallery values, row by row: (image, caption) with the cell's state in the caption; the
+        finished cells as thumbnails, or as their PNG files when `final`."""
         values = []
         for index, cell in enumerate(self.comparison.cells):
             if self.saved[index] is not None:
-                values.append((self.saved[index].path, cell.caption))
+                values.append((self.saved[index].path if final else self._thumbnails[index], cell.caption))
             elif index in self._previews:
                 preview, step = self._previews[index]
                 values.append((preview, f"{cell.caption} · {step}"))

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
+from PIL import Image
 
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
@@ -23,10 +24,12 @@ class SavedImage:
 
 @dataclass(frozen=True)
 class SavedBatch:
-    """A finished batch: its saved images and their positions in the requests that were run."""
+    """A finished batch: its saved images, their positions in the requests that were run, and the
+    images themselves (for thumbnails, without reading the files back)."""
 
     indices: tuple[int, ...]
     images: list[SavedImage]
+    pictures: list[Image.Image]
 
 
 def caption(request: GenerationRequest) -> str:
@@ -69,4 +72,4 @@ class Runner:
                 continue
             tracker.finished(event)
             images = [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
-            yield SavedBatch(event.indices, images)
+            yield SavedBatch(event.indices, images, [image.image for image in event.images])

@@ -1,0 +1,37 @@
+"""`/compare` as an API client sees it stream: every step's previews, finished cells inline while
+it runs (nothing to download again and again), and every cell's PNG and the grid at the end."""
+
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.slow  # a real server
+
+SEEDS, STEPS = 6, 2  # two batches (the app batches 4 at most): 4 cells finish while 2 still run
+
+
+def is_inline(image) -> bool:
+    return isinstance(image, dict) and image["path"] is None and image["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_compare_streams_previews_and_sends_each_finished_cell_once_as_a_file(app_server, tmp_path):
+    client = Client(app_server.url, verbose=False, download_files=str(tmp_path))
+    job = client.submit(
+        prompt="a lighthouse", seeds=f"1-{SEEDS}", width=256, height=256, steps=STEPS, api_name="/compare"
+    )
+    # The first gallery comes as an update that also sets the page's columns (one per axis value).
+    outputs = [gallery["value"] if isinstance(gallery, dict) else gallery for gallery, grid in job]
+    *streamed, final = outputs
+    captions = [[item["caption"] for item in gallery] for gallery in streamed]
+    for step in range(1, STEPS + 1):  # each batch's every step reached the client with its previews
+        assert any(row[0] == f"seed 1 · step {step}/{STEPS}" for row in captions), captions
+        assert any(row[-1] == f"seed {SEEDS} · step {step}/{STEPS}" for row in captions), captions
+    second_batch_running = [gallery for gallery in streamed if gallery[-1]["caption"].endswith(f"step 1/{STEPS}")]
+    assert second_batch_running, captions
+    for gallery in second_batch_running:  # the first batch's cells are done, inline, not files
+        assert [item["caption"] for item in gallery[:4]] == [f"seed {seed}" for seed in range(1, 5)]
+        assert all(is_inline(item["image"]) for item in gallery), gallery
+    assert all(isinstance(item["image"], str) and item["image"].endswith(".png") for item in final), final
+    assert [item["caption"] for item in final] == [f"seed {seed}" for seed in range(1, SEEDS + 1)]
+    assert job.outputs()[-1][1].endswith(".png")  # the grid, once, at the end
+    # Before the end the grid is None, or left as it is (`gr.skip()`, an update with no value).
+    assert all(grid in (None, {"__type__": "update"}) for _, grid in job.outputs()[:-1])

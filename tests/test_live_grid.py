@@ -1,0 +1,71 @@
+"""The live grid of a running comparison: pending cells, previews, and finished cells sent inline
+while it runs and as their PNG files at the end."""
+
+import base64
+import io
+
+from PIL import Image
+
+from pipeline import GenerationRequest
+from pipeline.comparison import plan_comparison
+from ui.inline_previews import THUMBNAIL_SIZE, PreviewGallery
+from ui.live_grid import LiveGrid
+from ui.progress import Step
+from ui.runs import SavedBatch, SavedImage
+
+
+def grid_of_two_seeds_by_two_step_counts() -> LiveGrid:
+    base = GenerationRequest(prompt="a fox", width=1024, height=512, steps=2)
+    return LiveGrid(plan_comparison(base, "1, 2", "steps", "1, 2"))
+
+
+def step(grid: LiveGrid, indices: tuple[int, ...]) -> Step:
+    previews = [Image.new("RGB", (128, 64), "red") for _ in indices]
+    return Step(previews, indices, 1, 2, 0.25, "Step 1 of 2", "25%")
+
+
+def finished(grid: LiveGrid, indices: tuple[int, ...]) -> SavedBatch:
+    requests = grid.comparison.requests
+    saved = [SavedImage(f"/cache/{index}.png", requests[index]) for index in indices]
+    return SavedBatch(indices, saved, [Image.new("RGB", (1024, 512), "blue") for _ in indices])
+
+
+def sent(grid: LiveGrid, final: bool = False) -> list[dict]:
+    """The gallery as Gradio sends it: what each cell's image is, and its caption."""
+    return PreviewGallery().postprocess(grid.gallery(final=final)).model_dump()
+
+
+def test_cells_wait_then_show_their_previews_then_their_thumbnails_then_their_files():
+    grid = grid_of_two_seeds_by_two_step_counts()
+    assert grid.columns == 2
+    waiting = sent(grid)
+    assert [cell["caption"] for cell in waiting] == [
+        "seed 1 · 1 step · waiting", "seed 1 · 2 steps · waiting", "seed 2 · 1 step · waiting",
+        "seed 2 · 2 steps · waiting",
+    ]
+    assert all(cell["image"]["url"].startswith("data:image/jpeg") for cell in waiting)
+
+    grid.update(step(grid, (0, 2)))  # one step of the 1-step batch: seeds 1 and 2
+    previewing = sent(grid)
+    assert [cell["caption"] for cell in previewing][::2] == ["seed 1 · 1 step · step 1/2", "seed 2 · 1 step · step 1/2"]
+
+    grid.update(finished(grid, (0, 2)))
+    running = sent(grid)
+    assert [cell["caption"] for cell in running][::2] == ["seed 1 · 1 step", "seed 2 · 1 step"]
+    # While it runs, a finished cell is an inline thumbnail, not a file a client would fetch again.
+    thumbnail = running[0]["image"]
+    assert thumbnail["path"] is None and thumbnail["url"].startswith("data:image/jpeg;base64,")
+    assert running[0] == sent(grid)[0]  # the same bytes every time: a streamed diff leaves it out
+    assert grid.saved[0].path == "/cache/0.png" and grid.saved[1] is None
+
+    final = sent(grid, final=True)
+    assert [cell["image"]["path"] for cell in final][::2] == ["/cache/0.png", "/cache/2.png"]
+    assert final[1]["caption"] == "seed 1 · 2 steps · waiting"  # after a Stop: still marked
+
+
+def test_a_thumbnail_fits_the_gallery_cell_and_keeps_the_shape():
+    grid = grid_of_two_seeds_by_two_step_counts()
+    grid.update(finished(grid, (0,)))
+    value = grid.gallery()[0][0]
+    with Image.open(io.BytesIO(base64.b64decode(value.url.split(",", 1)[1]))) as thumbnail:
+        assert thumbnail.size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE // 2)
