@@ -26,12 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from gradio_client import Client  # noqa: E402
+from gradio_client.utils import apply_diff  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks import common, server_profile  # noqa: E402  (common sets the environment first)
 from benchmarks.local_processes import serve_app  # noqa: E402
+from benchmarks.page_protocol import dependency, new_session, queue_messages  # noqa: E402
 from pipeline import Engine, Finished, Preview  # noqa: E402
 from pipeline.metadata import png_bytes  # noqa: E402
 
@@ -39,6 +42,8 @@ START_TIMEOUT_S = 180
 SERVER_GENERATE = "/generate, whole round trip"
 DIRECT_GENERATE = "engine.generate, previews on"
 SERVER_FIRST = "/generate: first streamed preview"
+PAGE_GENERATE = "page's protocol: /generate, whole round trip"
+PAGE_FIRST = "page's protocol: /generate, first streamed preview"
 DIRECT_FIRST = "engine.generate: first preview"
 SERVER_COMPARE = "/compare, 8 seeds"
 SERVER_SINGLES = "/generate × 8 seeds"
@@ -100,10 +105,11 @@ def app_server(folder: Path, launcher: Sequence[str] = ("app.py",), repo: Path =
 
 
 def generate_arguments(size: int, seed: int = common.SEED) -> dict:
-    """The `/generate` arguments of the benchmark's request."""
+    """Every `/generate` argument of the benchmark's request, in order."""
     return {
         "prompt": common.PROMPT, "negative_prompt": "", "seed": seed, "randomize_seed": False, "width": size,
-        "height": size, "steps": common.STEPS, "guidance_scale": common.GUIDANCE,
+        "height": size, "steps": common.STEPS, "guidance_scale": common.GUIDANCE, "variation_seed": 0,
+        "variation_strength": 0.0, "max_sequence_length": 256,
     }
 
 
@@ -120,6 +126,29 @@ def server_variants(client: Client, settings: Settings, prefix: str = "") -> dic
         return {prefix + SERVER_FIRST: common.seconds_to_first(job, lambda output: output[0] is not None)}
 
     return {prefix + SERVER_GENERATE: generate}
+
+
+def page_variants(url: str, http: httpx.Client, settings: Settings, prefix: str = "") -> dict[str, common.Variant]:
+    """`/generate` as the page runs it: the queue's own protocol on one kept-alive connection (no
+    gradio_client: no new HTTP client per call, no 50 ms poll), then the final image fetched as
+    the page's `<img>` does; names start with `prefix`."""
+    event = dependency(url, "generate", http)
+    index, values = event["id"], list(generate_arguments(settings.size).values())[: len(event["inputs"])]
+    session = new_session()  # one page, one session, as gradio_client's one per Client
+
+    def generate(run):
+        started, first, image, streamed = time.perf_counter(), None, None, False
+        for message in queue_messages(url, index, values, http, session):
+            if message["msg"] == "process_generating":  # the first output whole, then diffs of the last
+                value = message["output"]["data"][0]
+                image, streamed = apply_diff(image, value) if streamed else value, True
+                if first is None and image is not None:
+                    first = time.perf_counter() - started
+            elif message["msg"] == "process_completed":
+                http.get(message["output"]["data"][0]["url"]).raise_for_status()
+        return {prefix + PAGE_FIRST: first}
+
+    return {prefix + PAGE_GENERATE: generate}
 
 
 def direct_variants(engine: Engine, settings: Settings) -> dict[str, common.Variant]:
@@ -207,25 +236,43 @@ def first_answer(client: Client, size: int) -> float:
 
 
 def serving_figures(samples: common.Samples, settings: Settings, prefix: str = "") -> list[common.Figure]:
-    """Figures 4a, 4b and 5a of the app whose timings carry `prefix` (the baseline's are B4a, B4b, B5a)."""
+    """Figures 4a, 4b, 4e, 4f and 5a of the app whose timings carry `prefix` (the baseline's: B4a, ...)."""
     key, name = ("B", "Baseline: ") if prefix else ("", "")
-    names = (SERVER_GENERATE, SERVER_FIRST, SERVER_COMPARE, SERVER_SINGLES)
-    generate, first, compare, singles = (prefix + name for name in names)
-    server_first, direct_first = common.median(samples[first]), common.median(samples[DIRECT_FIRST])
-    added = common.median(samples[generate]) - common.median(samples[DIRECT_GENERATE])
-    return [
-        common.Figure(
-            f"{key}4a", f"{name}/generate round trip / direct engine call",
-            common.ratio(samples, generate, DIRECT_GENERATE), target="<= 1.10",
-            note=f"{added * 1e3:+.0f} ms (paired runs: {common.paired_ratio(samples, generate, DIRECT_GENERATE):.3f}"
-            "×); includes the final PNG (written with metadata, downloaded by the client) and every streamed preview",
-        ),
-        common.Figure(
-            f"{key}4b", f"{name}First streamed preview − direct engine's first preview",
+    names = (SERVER_GENERATE, SERVER_FIRST, PAGE_GENERATE, PAGE_FIRST, SERVER_COMPARE, SERVER_SINGLES)
+    generate, first, page, page_first, compare, singles = (prefix + name for name in names)
+    direct_first = common.median(samples[DIRECT_FIRST])
+
+    def round_trip(number: str, how: str, served: str, note: str) -> common.Figure:
+        added = common.median(samples[served]) - common.median(samples[DIRECT_GENERATE])
+        paired = common.paired_ratio(samples, served, DIRECT_GENERATE)
+        return common.Figure(
+            f"{key}{number}", f"{name}/generate round trip {how} / direct engine call",
+            common.ratio(samples, served, DIRECT_GENERATE), target="<= 1.10",
+            note=f"{added * 1e3:+.0f} ms (paired runs: {paired:.3f}×); {note}",
+        )
+
+    def first_preview(number: str, how: str, served: str, note: str) -> common.Figure:
+        server_first = common.median(samples[served])
+        return common.Figure(
+            f"{key}{number}", f"{name}First streamed preview {how} − direct engine's first preview",
             (server_first - direct_first) * 1e3, "ms", target="<= 20",
-            note=f"{server_first * 1e3:.0f} ms vs {direct_first * 1e3:.0f} ms; the client has the preview (the "
-            "first output, with only the seed, does not count)",
+            note=f"{server_first * 1e3:.0f} ms vs {direct_first * 1e3:.0f} ms; {note}",
+        )
+
+    return [
+        round_trip(
+            "4a", "(gradio_client)", generate,
+            "includes the final PNG (written with metadata, downloaded by the client) and every streamed preview",
         ),
+        first_preview(
+            "4b", "(gradio_client)", first,
+            "the client has the preview (the first output, with only the seed, does not count); gradio_client "
+            "adds ~45 ms of its own (a new HTTP client per call, a 50 ms poll: server-profile.md)",
+        ),
+        round_trip(
+            "4e", "(the page's protocol)", page, "the queue's messages on one kept-alive connection, as a browser's"
+        ),
+        first_preview("4f", "(the page's protocol)", page_first, "what a person at the page waits for"),
         common.Figure(
             f"{key}5a", f"{name}Throughput, /compare / {settings.seeds} × /generate",
             common.ratio(samples, singles, compare), target=">= 1",
@@ -239,7 +286,7 @@ def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, in
     """Figures 4 (round trip, PNG encoding), 5 (seed comparison throughput) and the server's cold start;
     with a baseline, its own 4a, 4b and 5a, and this app's round trip over the baseline's (4d)."""
     larger = 100 * (png_sizes["photo"] / png_sizes["photo, PIL"] - 1)
-    round_trip, png, comparison = serving_figures(samples, settings)
+    round_trip, first, page_round_trip, page_first, comparison = serving_figures(samples, settings)
     extra = []
     if BASELINE + SERVER_GENERATE in samples:
         ratio = common.ratio(samples, SERVER_GENERATE, BASELINE + SERVER_GENERATE)
@@ -252,7 +299,9 @@ def figures(samples: common.Samples, settings: Settings, png_sizes: dict[str, in
         ]
     return [
         round_trip,
-        png,
+        first,
+        page_round_trip,
+        page_first,
         common.Figure(
             "4c", f"The app's final PNG encoding, photo-like {settings.size}² image",
             common.median(samples[PNG_PHOTO]) * 1e3, "ms",
@@ -285,10 +334,12 @@ def measure(settings: Settings, baseline: Path | None) -> tuple[common.Samples, 
             urls[BASELINE] = servers.enter_context(app_server(Path(temp) / "baseline", repo=baseline))[0]
         downloads = str(Path(temp) / "downloads")
         clients = {prefix: Client(url, verbose=False, download_files=downloads) for prefix, url in urls.items()}
+        http = servers.enter_context(httpx.Client(timeout=START_TIMEOUT_S))
         samples = {SERVER_READY: [ready], SERVER_FIRST_ANSWER: [first_answer(clients[""], settings.size)]}
         single, comparisons = direct_variants(engine, settings), direct_comparisons(engine, settings)
         for prefix, client in clients.items():
             single.update(server_variants(client, settings, prefix))
+            single.update(page_variants(urls[prefix], http, settings, prefix))
             comparisons.update(server_comparisons(client, settings, prefix))
         samples.update(common.interleave(single, settings.rounds, settings.warmup))
         samples.update(common.interleave(comparisons, settings.compare_rounds, warmup=0))

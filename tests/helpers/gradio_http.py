@@ -9,15 +9,14 @@ closed tab does; `upload` posts a file as the page does before passing it to an 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 
 import httpx
 
-API = "gradio_api"
-TIMEOUT = 120
+from benchmarks.page_protocol import API, TIMEOUT, dependency, queue_messages
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -72,11 +71,6 @@ def config(url: str) -> dict:
     return httpx.get(f"{url}config", timeout=TIMEOUT).json()
 
 
-def dependency(url: str, api_name: str) -> dict:
-    """The event named `api_name` in the app's config (private events included)."""
-    return next(dep for dep in config(url)["dependencies"] if dep.get("api_name") == api_name)
-
-
 def queue(url: str, api_name: str, values: list) -> Answer:
     """Run the event named `api_name` through the queue, as the page does, and wait for its end."""
     answer = Answer()
@@ -102,21 +96,7 @@ def hang_up(url: str, api_name: str, values: list, after: int = 1) -> None:
 
 
 def _queue_messages(url: str, api_name: str, values: list) -> Iterator[dict]:
-    """The messages of one queued event: first {"msg": "joined", "status": ...}, then its stream."""
-    session = secrets.token_hex(8)
-    index = dependency(url, api_name)["id"]
-    body = {"data": values, "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None}
-    joined = httpx.post(f"{url}{API}/queue/join", json=body, timeout=TIMEOUT)
-    yield {"msg": "joined", "status": joined.status_code, "detail": joined.text}
-    if joined.status_code != 200:
-        return
-    with httpx.stream("GET", f"{url}{API}/queue/data", params={"session_hash": session}, timeout=TIMEOUT) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                message = json.loads(line.removeprefix("data:"))
-                yield message
-                if message.get("msg") == "process_completed":
-                    return
+    return queue_messages(url, dependency(url, api_name)["id"], values)
 
 
 def upload(url: str, name: str, content: bytes, headers: dict | None = None) -> httpx.Response:
