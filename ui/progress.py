@@ -42,25 +42,33 @@ class RunProgress:
     read it from the job status; the page shows the `Step` text in its status line).
 
     Work is counted in image-steps, so a comparison's measure moves evenly across its batches.
+    Batches may run at once (on the Ray backend, one per replica) and their previews interleave:
+    each batch's work is counted apart, and its images are numbered in the order batches start, so
+    "images 5–6 of 6" stays with the batch that showed it first.
     """
 
     def __init__(self, progress: gr.Progress, images: int, steps_per_image: float):
         self._progress = progress
         self._images = images
         self._total = images * steps_per_image
-        self._done = 0
-        self._images_done = 0
+        self._done = 0  # image-steps of the finished batches
+        self._running: dict[tuple[int, ...], tuple[int, int]] = {}  # indices -> (first image's number, image-steps)
+        self._numbered = 0  # images of the batches started so far
         self._started = time.perf_counter()
         progress(0, desc="Starting")
 
     def preview(self, preview: Preview) -> Step:
-        """After a step: the fraction done, the step and the time left."""
-        fraction = min(1.0, (self._done + len(preview.requests) * preview.step) / self._total)
+        """After a step of a batch: the whole run's fraction done and time left, and the batch's step."""
+        count = len(preview.requests)
+        if preview.indices not in self._running:  # the batch's first step: number its images
+            self._running[preview.indices] = (self._numbered + 1, 0)
+            self._numbered += count
+        first = self._running[preview.indices][0]
+        self._running[preview.indices] = (first, count * preview.step)
+        running = sum(steps for _, steps in self._running.values())
+        fraction = min(1.0, (self._done + running) / self._total)
         remaining = (time.perf_counter() - self._started) * (1 - fraction) / fraction
-        images = ""
-        if self._images > 1:
-            first = self._images_done + 1
-            images = f"images {first}–{first + len(preview.requests) - 1} of {self._images}"
+        images = f"images {first}–{first + count - 1} of {self._images}" if self._images > 1 else ""
         if preview.step == preview.total_steps:
             text = f"Decoding {images}…" if images else "Decoding…"
         else:
@@ -72,5 +80,5 @@ class RunProgress:
 
     def finished(self, finished: Finished) -> None:
         """After a batch: its work is done."""
+        self._running.pop(finished.indices, None)
         self._done += sum(image.request.steps for image in finished.images)
-        self._images_done += len(finished.images)
