@@ -37,6 +37,10 @@ TEXT_COLOR = "black"
 PENDING_FILL = (228, 228, 228)
 PENDING_TEXT = (110, 110, 110)
 MIN_FONT_SIZE = 14
+# The longest side of a cell in the grid picture: a contact sheet, not the images themselves (each
+# cell's full PNG is served beside it). At full size, 8 seeds at 1024² made a 33 MB grid (noise-like
+# cells) that took 413 ms to draw and encode on the 2-core EPYC, and every API client downloaded it.
+MAX_CELL_SIDE = 512
 # Found in the system's font folders by Pillow (Debian: fonts-dejavu-core).
 SYSTEM_FONT = "DejaVuSans.ttf"
 
@@ -65,12 +69,12 @@ def draw_grid(comparison: Comparison, images: Sequence[Image.Image | None], mode
     """The labelled grid of `images`, one per cell of `comparison` (row by row), made with `model`.
 
     A None image is a cell not generated (after Stop): it is drawn grey and marked. Every cell
-    has the base request's size; an image of another size (a preview) is resized to it.
+    has the base request's shape, at its size or scaled down to `MAX_CELL_SIDE` on its longest side.
     """
     cells = comparison.cells
     if len(images) != len(cells):
         raise ValueError(f"The comparison has {len(cells)} cells; {len(images)} images were given.")
-    width, height = comparison.base.width, comparison.base.height
+    width, height = cell_size(comparison.base)
     size = max(MIN_FONT_SIZE, width // 24)
     font, pad, line = _font(size), size // 2, round(size * 1.3)
     table = comparison.axis != NO_AXIS
@@ -105,8 +109,15 @@ def draw_grid(comparison: Comparison, images: Sequence[Image.Image | None], mode
             draw.rectangle((left, upper, left + width - 1, upper + height - 1), fill=PENDING_FILL, outline=BACKGROUND)
             write([PENDING_LABEL], left + width / 2, upper + height / 2, "mm", PENDING_TEXT)
         else:
-            grid.paste(image.convert("RGB").resize((width, height)), (left, upper))
+            # A box reduction, then bicubic: 2 ms for 1024² to 512² instead of 10 (2-core EPYC).
+            grid.paste(image.convert("RGB").resize((width, height), reducing_gap=1.0), (left, upper))
     return grid
+
+
+def cell_size(base: GenerationRequest) -> tuple[int, int]:
+    """The size of a grid's cells for images of `base`'s size: the same, or scaled down to fit `MAX_CELL_SIDE`."""
+    scale = min(1.0, MAX_CELL_SIDE / max(base.width, base.height))
+    return round(base.width * scale), round(base.height * scale)
 
 
 def grid_png(comparison: Comparison, images: Sequence[Image.Image | None], model: str) -> bytes:

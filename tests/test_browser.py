@@ -113,7 +113,7 @@ def test_a_full_queue_says_the_app_is_busy(page, app_server):
     expect(page.locator("#generate-button")).to_be_visible()
 
 
-def test_compare_four_seeds_then_send_one_to_generate(page):
+def test_compare_four_seeds_then_send_one_to_generate_and_explore_around_it(page):
     small_images(page, steps=2)
     page.locator("#prompt textarea").fill(PROMPT)
     page.get_by_role("tab", name="Compare", exact=True).click()
@@ -136,6 +136,10 @@ def test_compare_four_seeds_then_send_one_to_generate(page):
     expect(page.locator("#seed input")).to_have_value("102")
     expect(page.locator("#randomize input")).not_to_be_checked()
     expect(page.get_by_label("number input for Steps")).to_have_value("2")
+    # Explore now explores around the cell on show in Generate, not around the last image generated.
+    page.locator("#explore-button").click()
+    expected = [f"seed 102 · variation seed {102 + offset}" for offset in range(1, 9)]
+    expect(captions).to_have_text(expected, timeout=120_000)
 
 
 def test_png_info_reads_back_a_generated_image_and_sends_it_to_generate(page, app_server):

@@ -12,7 +12,16 @@ from PIL import Image
 
 from pipeline.comparison import plan_comparison
 from pipeline.errors import RequestError
-from pipeline.grid import GRID_KEY, PENDING_FILL, draw_grid, grid_infotext, grid_png, read_grid
+from pipeline.grid import (
+    GRID_KEY,
+    MAX_CELL_SIDE,
+    PENDING_FILL,
+    cell_size,
+    draw_grid,
+    grid_infotext,
+    grid_png,
+    read_grid,
+)
 from pipeline.metadata import format_infotext, png_bytes, read_request
 from pipeline.request import GenerationRequest
 
@@ -106,8 +115,8 @@ def test_headers_scale_with_the_cells_and_long_labels_wrap():
         images = colored(comparison.columns, (base.width, base.height))
         return boxes(draw_grid(comparison, images, MODEL), images)[0][1]
 
-    big = replace(BASE, width=1024, height=256)
-    assert header_height(big, "fox, cat") > 2 * header_height(BASE, "fox, cat")  # a scalable font
+    big = replace(BASE, width=1024, height=256)  # cells of 512 × 128: a font of 21 px, not the 14 px minimum
+    assert header_height(big, "fox, cat") > 1.2 * header_height(BASE, "fox, cat")  # though it wraps less
     long = "cat " + "with a very long and winding description " * 3
     assert header_height(BASE, f"fox, {long}") >= header_height(BASE, "fox, cat") + 3 * 14
     # Uncut, this label would take some 60 lines, in its header and in the description on top.
@@ -206,3 +215,12 @@ def stored_grid(**changes) -> str:
 def test_what_is_not_a_readable_grid_is_named(source, message):
     with pytest.raises(RequestError, match=message):
         read_grid(source)
+
+
+def test_large_images_are_drawn_at_half_size_or_less_in_the_grid():
+    base = replace(BASE, width=1024, height=768)
+    assert cell_size(base) == (MAX_CELL_SIDE, 384) and cell_size(BASE) == (SIZE, SIZE)
+    comparison = plan_comparison(base, "1, 2")
+    images = colored(2, (1024, 768))
+    found = boxes(draw_grid(comparison, images, MODEL), images)
+    assert [(right - left, bottom - top) for left, top, right, bottom in found] == [(512, 384)] * 2

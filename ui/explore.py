@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from pipeline import GenerationRequest
 from pipeline.request import SEED_MAX
 from ui.compare_tab import TAB_ID as COMPARE_TAB_ID
 from ui.compare_tab import CompareTab
 from ui.controls import Controls
-from ui.runs import SavedImage
 
 VARIATIONS = 8
 DEFAULT_STRENGTH = 0.15
@@ -43,24 +43,25 @@ def variation_seeds(seed: int, count: int = VARIATIONS) -> str:
     return ", ".join(str((seed + offset) % (SEED_MAX + 1)) for offset in range(1, count + 1))
 
 
-def wire_explore(explore: Explore, result: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
-    """The button, enabled once there is an image: its settings and the variation seeds go to Compare, which runs."""
+def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
+    """The button, enabled once the Generate tab shows an image (`shown`: its request): its settings
+    and the variation seeds go to Compare, which runs."""
 
-    def explore_around(saved: SavedImage | None, strength: float) -> dict:
-        if saved is None:
+    def explore_around(request: GenerationRequest | None, strength: float) -> dict:
+        if request is None:
             return gr.skip()
         return {
-            **controls.restored(saved.request),
+            **controls.restored(request),
             controls.variation_strength: strength,
-            compare.seeds: str(saved.request.seed),
+            compare.seeds: str(request.seed),
             compare.axis: "variation_seed",
-            compare.axis_values: gr.Textbox(value=variation_seeds(saved.request.seed), interactive=True),
+            compare.axis_values: gr.Textbox(value=variation_seeds(request.seed), interactive=True),
             tabs: gr.Tabs(selected=COMPARE_TAB_ID),
         }
 
     outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
     private = {"api_visibility": "private", "queue": False}
-    explore.button.click(explore_around, [result, explore.strength], outputs, **private).then(
+    explore.button.click(explore_around, [shown, explore.strength], outputs, **private).then(
         None, js=CLICK_COMPARE, **private
     )
-    result.change(lambda saved: gr.Button(interactive=saved is not None), result, explore.button, **private)
+    shown.change(lambda request: gr.Button(interactive=request is not None), shown, explore.button, **private)

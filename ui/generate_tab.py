@@ -33,6 +33,7 @@ class GenerateTab:
     image: gr.Image
     history: History
     result: gr.State  # the SavedImage of the last run
+    shown: gr.State  # the GenerationRequest of the image on show: the last run's, or one sent here
     step: gr.State  # the running image's last Step, for the line after Stop
 
 
@@ -49,7 +50,7 @@ def build_generate_tab() -> GenerateTab:
         elem_id="result-image",
     )
     history = build_history()
-    return GenerateTab(status, image, history, gr.State(None), gr.State(None))
+    return GenerateTab(status, image, history, gr.State(None), gr.State(None), gr.State(None))
 
 
 def finished_status(saved: SavedImage, seconds: float) -> str:
@@ -94,15 +95,15 @@ def wire_generate_tab(
             request = request_from(locals())
             # The seed first; and from here on a cancel can close this generator (Gradio closes
             # a generator only once it has yielded).
-            yield None, request.seed, gr.skip(), status_line("Starting…", RUNNING), None, None, ""
+            yield None, request.seed, gr.skip(), status_line("Starting…", RUNNING), None, None, "", None
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
                     status = finished_status(frame, time.perf_counter() - started)
                     note = dropped_note(tokens.dropped(request.prompt, request.max_sequence_length))
-                    yield frame.path, request.seed, request.seed, status, frame, None, note
+                    yield frame.path, request.seed, request.seed, status, frame, None, note, request
                 else:
                     status = status_progress(frame)
-                    yield frame.previews[0], request.seed, gr.skip(), status, gr.skip(), frame, gr.skip()
+                    yield frame.previews[0], request.seed, gr.skip(), status, gr.skip(), frame, gr.skip(), gr.skip()
 
     event = stoppable_gpu_event(
         [controls.generate.click],  # Enter in the prompt and Ctrl+Enter click it (assets/page.js)
@@ -110,7 +111,10 @@ def wire_generate_tab(
         controls.stop,
         fn=generate,
         inputs=inputs_for(generate, controls.by_parameter),
-        outputs=[tab.image, controls.seed, controls.last_seed, tab.status, tab.result, tab.step, controls.prompt_note],
+        outputs=[
+            tab.image, controls.seed, controls.last_seed, tab.status, tab.result, tab.step, controls.prompt_note,
+            tab.shown,
+        ],
         api_name="generate",
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         # The request's own validation answers, naming the field (a slider's preprocessing would

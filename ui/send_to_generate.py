@@ -1,5 +1,6 @@
 """Send to Generate: a chosen image's settings go into the settings column, the image into the
-Generate tab, which is selected. History, Compare and PNG info all use this one action."""
+Generate tab, which is selected (its Explore button then explores around that image). History,
+Compare and PNG info all use this one action."""
 
 from __future__ import annotations
 
@@ -27,17 +28,23 @@ def alt_text(request: GenerationRequest) -> str:
 
 @dataclass(frozen=True)
 class SendToGenerate:
-    """Where a chosen image goes: its settings into the column, itself into the Generate tab."""
+    """Where a chosen image goes: its settings into the column, itself into the Generate tab, and
+    its request into `shown` (what the Generate tab shows).
+
+    Events with these outputs must be queued: the page runs a State's `.change` listeners (which
+    enable Explore) only for the state changes of queued events.
+    """
 
     controls: Controls
     image: gr.Image
     status: gr.HTML
     tabs: gr.Tabs
+    shown: gr.State
 
     @property
     def outputs(self) -> list:
         """The components `values` sets."""
-        return [*self.controls.restorable, self.image, self.status, self.tabs]
+        return [*self.controls.restorable, self.image, self.status, self.tabs, self.shown]
 
     def values(self, request: GenerationRequest | None, image: str | Image.Image | None = None, note: str = "") -> dict:
         """The settings of `request`, `image` in the Generate tab (cleared when None), a status line
@@ -52,4 +59,5 @@ class SendToGenerate:
             self.image: gr.Image(image, alt_text=alt_text(request) if image is not None else None),
             self.status: status_line(text),
             self.tabs: gr.Tabs(selected=GENERATE_TAB_ID),
+            self.shown: request,
         }

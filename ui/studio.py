@@ -79,13 +79,13 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
         gr.Markdown(footer_text(engine.info), elem_id="footer")
-        send = SendToGenerate(controls, generate.image, generate.status, tabs)
+        send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
         generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
         compare_tab.wire_compare_tab(
             controls, compare, generate.history, send, runner, engine.tokens, options.max_seeds
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
-        wire_explore(explore, generate.result, controls, compare, tabs)
+        wire_explore(explore, generate.shown, controls, compare, tabs)
         ab_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_history(generate.history, send, app)
