@@ -1,4 +1,5 @@
-"""The real server (`python app.py --model tiny`) driven through its API with gradio_client."""
+"""The real server (`python app.py --model tiny`) driven through its API with gradio_client, on
+each backend: embedded, and Ray Serve with two replicas (`backend_server` in tests/conftest.py)."""
 
 import base64
 import io
@@ -23,6 +24,7 @@ from helpers.app_server import (
     SLOW_REQUEST,
     full_queue,
     run_app,
+    slow_jobs,
     wait_until,
 )
 from pipeline import GenerationRequest
@@ -40,8 +42,8 @@ PROMPT = "a red fox in fresh snow"
 
 
 @pytest.fixture(scope="module")
-def client(app_server) -> Client:
-    return Client(app_server.url, verbose=False, download_files=True)
+def client(backend_server) -> Client:
+    return Client(backend_server.url, verbose=False, download_files=True)
 
 
 def generate(client: Client, seed: int, **values):
@@ -75,7 +77,7 @@ def test_api_lists_exactly_the_two_documented_endpoints(client):
     assert len(endpoints["/compare"]["returns"]) == 2  # the gallery and the grid file
 
 
-def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_server):
+def test_generate_streams_previews_then_the_final_png_with_metadata(client, backend_server):
     job = generate(client, seed=11)
     final_path, seed = job.result(timeout=60)
     outputs = job.outputs()
@@ -93,7 +95,7 @@ def test_generate_streams_previews_then_the_final_png_with_metadata(client, app_
     request, model = read_request(final_path)
     assert request == GenerationRequest(prompt=PROMPT, seed=11, width=SIZE, height=SIZE, steps=4)
     assert model == "tiny (random SD3)"
-    saved = [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-11")]
+    saved = [path for path in backend_server.output_dir.glob("*.png") if path.stem.endswith("-11")]
     assert len(saved) == 1 and saved[0].read_bytes() == open(final_path, "rb").read()
 
 
@@ -177,31 +179,35 @@ def test_compare_refuses_more_images_than_the_cap(client):
         client.predict(prompt=PROMPT, seeds=f"1-{MAX_SEEDS}", axis="steps", axis_values="1, 2", api_name="/compare")
 
 
-def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, app_server):
-    slow = client.submit(prompt=PROMPT, seed=31, **SLOW_REQUEST, api_name="/generate")
-    wait_until(lambda: len(slow.outputs()) >= 2, what="two previews")
-    started = time.monotonic()
-    wait_until(lambda: len(slow.outputs()) >= 3, what="a third preview")
-    step_seconds = time.monotonic() - started
-    slow.cancel()
-    cancelled = time.monotonic()
+def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, backend_server):
+    # Every other slot (on Ray, the other replica) busy with a slow job, so the quick job below
+    # can only run in the slot that the cancelled one frees.
+    with slow_jobs(backend_server.url, backend_server.slots - 1, first_seed=33) as others:
+        slow = client.submit(prompt=PROMPT, seed=31, **SLOW_REQUEST, api_name="/generate")
+        wait_until(lambda: len(slow.outputs()) >= 2, what="two previews")
+        started = time.monotonic()
+        wait_until(lambda: len(slow.outputs()) >= 3, what="a third preview")
+        step_seconds = time.monotonic() - started
+        slow.cancel()
+        cancelled = time.monotonic()
 
-    quick, _ = generate(client, seed=32).result(timeout=60)
-    waited = time.monotonic() - cancelled
+        quick, _ = generate(client, seed=32).result(timeout=60)
+        waited = time.monotonic() - cancelled
+        assert not [job for job in others if job.done()], "the quick job waited for another slot"
 
     assert slow.status().code == Status.CANCELLED
     assert Image.open(quick).size == (SIZE, SIZE)
     # The slow job had 9 steps and a large decode left; the quick one waited for about one step.
     assert waited < 9 * step_seconds, f"waited {waited:.1f} s with {step_seconds:.2f} s per slow step"
-    assert not [path for path in app_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
+    assert not [path for path in backend_server.output_dir.glob("*.png") if path.stem.endswith("-31")]
 
 
-def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):
+def test_a_client_that_disconnects_frees_the_slot_at_once(backend_server, tmp_path):
     script = tmp_path / "disconnecting_client.py"
     script.write_text(
         "import sys, time\n"
         "from gradio_client import Client\n"
-        f"job = Client({app_server.url!r}, verbose=False).submit("
+        f"job = Client({backend_server.url!r}, verbose=False).submit("
         f"prompt='abandoned', seed=71, **{SLOW_REQUEST!r}, api_name='/generate')\n"
         "while not job.outputs():\n    time.sleep(0.02)\n"
         "print('previewing', flush=True)\n"
@@ -210,17 +216,22 @@ def test_a_client_that_disconnects_frees_the_slot_at_once(app_server, tmp_path):
     client_process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         assert client_process.stdout.readline().strip() == "previewing"
+        # Every other slot busy, so the quick job below can only run in the abandoned job's.
+        with slow_jobs(backend_server.url, backend_server.slots - 1, first_seed=73) as others:
+            client_process.kill()
+            client_process.wait()
+            path, _ = generate(Client(backend_server.url, verbose=False), seed=72).result(timeout=60)
+            assert not [job for job in others if job.done()], "the quick job waited for another slot"
     finally:
         client_process.kill()
         client_process.wait()
-    path, _ = generate(Client(app_server.url, verbose=False), seed=72).result(timeout=60)
     assert Image.open(path).size == (SIZE, SIZE)
-    # One job at a time, in order: had the abandoned job kept its slot, it would have finished first.
-    assert not list(app_server.output_dir.glob("*-71.png")), "the abandoned image was finished anyway"
+    # Had the abandoned job kept its slot, it would have finished before the quick one started.
+    assert not list(backend_server.output_dir.glob("*-71.png")), "the abandoned image was finished anyway"
 
 
-def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server):
-    other_session = Client(app_server.url, verbose=False)
+def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, backend_server):
+    other_session = Client(backend_server.url, verbose=False)
     theirs = other_session.submit(PROMPT, "", 61, False, 1024, 1024, 4, 0.0, api_name="/generate")
     wait_until(lambda: theirs.outputs(), what="the other session's first preview")
     mine = generate(client, seed=62)
@@ -231,8 +242,8 @@ def test_cancelling_a_job_leaves_other_sessions_jobs_running(client, app_server)
     assert mine.status().code == Status.CANCELLED
 
 
-def test_a_full_queue_answers_busy_and_recovers(client, app_server):
-    with full_queue(app_server.url):
+def test_a_full_queue_answers_busy_and_recovers(client, backend_server):
+    with full_queue(backend_server.url, backend_server.slots):
         with pytest.raises(QueueError, match="Queue is full"):
             generate(client, seed=50).result(timeout=60)
     path, _ = generate(client, seed=51).result(timeout=60)

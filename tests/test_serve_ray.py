@@ -1,4 +1,5 @@
-"""The Ray Serve backend on a real local Ray with two CPU replicas of the tiny SD3: exact images,
+"""The Ray Serve backend on a real local Ray with two CPU replicas of the tiny SD3 (the session's,
+started by the backend's own `connect`: see `remote` in tests/conftest.py): exact images,
 streamed previews, comparisons spread over the replicas, cancel, a killed replica, no Ray at all,
 and the deploy files."""
 
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import Finished, GenerationRequest, LoadOptions, Preview
+from helpers.app_server import app_load_options
+from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.errors import GenerationCancelled, GenerationError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]  # `remote`: the session's Ray (tests/conftest.py)
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 256
@@ -40,13 +42,9 @@ def finished_images(events):
 
 
 @pytest.fixture(scope="module")
-def remote(tiny_model_dir):
-    """A local Ray with two CPU replicas of the tiny SD3, through the backend's own start-up."""
-    from pipeline.serve import connect
-
-    engine = connect(LoadOptions(model=str(tiny_model_dir), warmup=False, preview_decoder=""), replicas=2)
-    yield engine
-    engine.close()
+def local():
+    """The local engine, loaded as the replicas of `remote` are (the session's `engine` loads a folder)."""
+    return Engine.load(app_load_options())
 
 
 def replica_stats(remote, replicas=2, timeout=30):
@@ -77,18 +75,18 @@ def wait_for_running(remote, replicas=2, timeout=90):
         time.sleep(0.5)
 
 
-def test_the_interface_of_the_local_engine(remote, engine):
-    assert remote.info == engine.info and remote.max_batch_size == engine.max_batch_size
+def test_the_interface_of_the_local_engine(remote, local):
+    assert remote.info == local.info and remote.max_batch_size == local.max_batch_size
     prompt = "a red fox in snow, " * 20
-    assert remote.tokens.count(prompt, 77) == engine.tokens.count(prompt, 77)
-    assert remote.tokens.dropped(prompt, 77) == engine.tokens.dropped(prompt, 77)
+    assert remote.tokens.count(prompt, 77) == local.tokens.count(prompt, 77)
+    assert remote.tokens.dropped(prompt, 77) == local.tokens.dropped(prompt, 77)
     assert remote.status() == "Ray: 2 replicas: 2 running"
 
 
-def test_same_image_as_the_local_engine(remote, engine):
+def test_same_image_as_the_local_engine(remote, local):
     req = request(seed=11, steps=3, width=320)
     (theirs,) = finished_images(remote.generate(req))
-    (ours,) = engine.generate_images(req)
+    (ours,) = local.generate_images(req)
     assert theirs.request == req and theirs.model == ours.model
     assert np.abs(pixels(theirs.image) - pixels(ours.image)).max() <= 2
 
@@ -101,7 +99,7 @@ def test_a_preview_after_every_step_then_the_image(remote):
     assert events[-1].indices == (0,) and events[-1].images[0].image.size == (320, SIZE)
 
 
-def test_comparison_batches_run_on_both_replicas_and_every_cell_is_exact(remote, engine):
+def test_comparison_batches_run_on_both_replicas_and_every_cell_is_exact(remote, local):
     # Two batches: four images of 3 steps, then two of 1 step, which finish first on the other replica.
     requests = [request(seed=seed, steps=3) for seed in (40, 41, 7, 9)]
     requests += [request(seed=seed, steps=1) for seed in (5, 3)]
@@ -115,7 +113,7 @@ def test_comparison_batches_run_on_both_replicas_and_every_cell_is_exact(remote,
     ]
     for cell, req in zip(finished_images(events), requests):
         assert cell.request == req
-        (alone,) = engine.generate_images(req)
+        (alone,) = local.generate_images(req)
         assert np.abs(pixels(cell.image) - pixels(alone.image)).max() <= 2
 
 

@@ -1,6 +1,7 @@
-"""The real app for tests: `python app.py --model tiny` in a subprocess on a free loopback port.
+"""The real app for tests: `python app.py --model tiny` in a subprocess on a free loopback port,
+and slow jobs that keep its slots busy or fill its queue.
 
-Test modules import `app_server` (a module-scoped fixture) from here; it depends on the
+The fixtures over it (`app_server`, `backend_server`) are in tests/conftest.py; they depend on the
 session's `tiny_model_dir`, so the subprocess finds the tiny SD3 already built.
 """
 
@@ -16,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gradio_client import Client
+from gradio_client.client import Job
 from gradio_client.utils import Status
 
 from benchmarks.local_processes import serve_app
+from cli import parse_args
+from pipeline import LoadOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -34,10 +38,17 @@ SLOW_REQUEST = {
 
 @dataclass(frozen=True)
 class AppServer:
-    """A running app: its URL and the folder where it saves every finished image."""
+    """A running app: its URL, the folder where it saves every finished image, and how many
+    generations it runs at once (one on the local backend, one per replica on Ray)."""
 
     url: str
     output_dir: Path
+    slots: int = 1
+
+
+def app_load_options() -> LoadOptions:
+    """What the apps of the tests load: `app.py --model tiny --no-warmup`, as `serve_app` starts them."""
+    return parse_args(["--model", "tiny", "--no-warmup"]).load
 
 
 def run_app(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -61,30 +72,44 @@ def wait_until(condition, timeout: float = 60, what: str = "the condition") -> N
         time.sleep(0.02)
 
 
+def submit_slow(url: str, seed: int) -> Job:
+    """A slow /generate in a session of its own: Gradio cancels by session and endpoint, so
+    cancelling one of several jobs of a session would cancel (and wait for) all of them."""
+    return Client(url, verbose=False).submit(prompt="busy", seed=seed, **SLOW_REQUEST, api_name="/generate")
+
+
 @contextmanager
-def full_queue(url: str) -> Iterator[None]:
-    """One slow /generate running and `MAX_QUEUE_SIZE` more waiting; all cancelled afterwards.
-
-    Each job has a session of its own: Gradio cancels by session and endpoint, so cancelling one
-    of several jobs of a session would cancel (and wait for) all of them.
-    """
-    def submit(seed: int):
-        return Client(url, verbose=False).submit(prompt="busy", seed=seed, **SLOW_REQUEST, api_name="/generate")
-
-    jobs = [submit(0)]
+def slow_jobs(url: str, count: int, first_seed: int = 0) -> Iterator[list[Job]]:
+    """`count` slow /generate jobs (seeds from `first_seed`), each past its first preview, so each
+    holds a slot of the server (on Ray, a replica); those still going are cancelled afterwards."""
+    jobs = [submit_slow(url, seed) for seed in range(first_seed, first_seed + count)]
     try:
-        wait_until(lambda: jobs[0].outputs(), what="the first preview of the running job")
-        jobs += [submit(seed) for seed in range(1, MAX_QUEUE_SIZE + 1)]
-        wait_until(lambda: all(job.status().code == Status.IN_QUEUE for job in jobs[1:]), what="queueing")
-        yield
+        # The seed comes first, before the engine starts; a preview means a step has run.
+        wait_until(lambda: all(len(job.outputs()) >= 2 for job in jobs), what="a preview of every slow job")
+        yield jobs
     finally:
-        for job in reversed(jobs):  # the waiting ones first, so that none of them starts
+        for job in jobs:
             job.cancel()
 
 
 @contextmanager
-def serving(folder: Path, *args: str) -> Iterator[AppServer]:
-    """`app.py --model tiny` with `args`, serving until the block ends; its log goes to `folder`."""
+def full_queue(url: str, slots: int = 1) -> Iterator[None]:
+    """A slow /generate running in each of the server's `slots` and `MAX_QUEUE_SIZE` more waiting;
+    all cancelled afterwards."""
+    with slow_jobs(url, slots) as running:
+        waiting = [submit_slow(url, seed) for seed in range(len(running), len(running) + MAX_QUEUE_SIZE)]
+        try:
+            wait_until(lambda: all(job.status().code == Status.IN_QUEUE for job in waiting), what="queueing")
+            yield
+        finally:
+            for job in reversed(waiting):  # before the running ones, so that none of them starts
+                job.cancel()
+
+
+@contextmanager
+def serving(folder: Path, *args: str, slots: int = 1) -> Iterator[AppServer]:
+    """`app.py --model tiny` with `args` (that run `slots` generations at once), serving until the
+    block ends; its log goes to `folder`."""
     output_dir = folder / "outputs"
     with serve_app(["--output-dir", str(output_dir), *args], folder / "app.log", {**os.environ, **QUIET_ENV}) as app:
-        yield AppServer(app.url.rstrip("/"), output_dir)
+        yield AppServer(app.url.rstrip("/"), output_dir, slots)
