@@ -215,6 +215,11 @@ class Engine:
             raise ValueError(f"run_batch got {len(batch)} requests but {len(positions)} indices; give one per request.")
         return self._stream(batch, positions, previews, cancel)
 
+    def status(self) -> str:
+        """A line for the page on how the engine stands, or "" when there is nothing to say: always
+        "" here (the Ray backend's `RemoteEngine.status` tells its replicas starting, or a lost cluster)."""
+        return ""
+
     def generate_images(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Run `request` to the end without previews and return its image(s)."""
         events = self.generate(request, previews=False)

@@ -10,6 +10,7 @@ import gradio as gr
 from pipeline import Engine
 from ui import ab_tab, compare_tab, generate_tab, png_info_tab
 from ui.controls import build_controls
+from ui.engine_status import EngineStatus, build_engine_status
 from ui.explore import build_explore, wire_explore
 from ui.footer import footer_text
 from ui.history import wire_history
@@ -79,6 +80,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
         gr.Markdown(footer_text(engine.info), elem_id="footer")
+        build_engine_status(EngineStatus(engine))
         send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
         generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
         compare_tab.wire_compare_tab(
