@@ -155,9 +155,33 @@
     for (const element of document.querySelectorAll("div[aria-label]:not([role])")) element.removeAttribute("aria-label");
   }
 
+  // The comparison's row headers (seeds) beside its first column and column headers (axis values)
+  // above its first row, drawn by assets/style.css from these attributes; the server sends the labels.
+  function labelGrid() {
+    const headers = document.querySelector("#comparison-headers .grid-headers");
+    const rows = headers ? JSON.parse(headers.dataset.rows) : [];
+    const columns = headers ? JSON.parse(headers.dataset.columns) : [];
+    const gallery = document.getElementById("comparison");
+    const items = gallery ? [...gallery.querySelectorAll(".grid-container > .gallery-item")] : [];
+    const labelled = columns.length > 0 && items.length === rows.length * columns.length;
+    const set = (element, name, value) => {
+      if (value === undefined) element.removeAttribute(name);
+      else if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+    };
+    items.forEach((item, index) => {
+      set(item, "data-row", labelled && index % columns.length === 0 ? rows[index / columns.length] : undefined);
+      set(item, "data-column", labelled && index < columns.length ? columns[index] : undefined);
+    });
+    if (!gallery) return;
+    gallery.classList.toggle("labelled", labelled);
+    const width = `${Math.max(0, ...rows.map((row) => row.length)) * 0.6 + 1}em`;
+    if (gallery.style.getPropertyValue("--row-header-width") !== width) gallery.style.setProperty("--row-header-width", width);
+  }
+
   function refresh() {
     scheduled = false;
     repairAccessibility();
+    labelGrid();
     for (const run of Object.values(RUNS)) showQueue(run);
     showErrors();
     showTitle();

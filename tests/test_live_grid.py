@@ -69,3 +69,15 @@ def test_a_thumbnail_fits_the_gallery_cell_and_keeps_the_shape():
     value = grid.gallery()[0][0]
     with Image.open(io.BytesIO(base64.b64decode(value.url.split(",", 1)[1]))) as thumbnail:
         assert thumbnail.size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE // 2)
+
+
+def test_headers_carry_the_seeds_and_axis_values_for_the_page_and_none_without_an_axis():
+    grid = grid_of_two_seeds_by_two_step_counts()
+    assert grid.headers() == (
+        '<div class="grid-headers" data-rows="[&quot;seed 1&quot;, &quot;seed 2&quot;]" '
+        'data-columns="[&quot;1 step&quot;, &quot;2 steps&quot;]"></div>'
+    )
+    base = GenerationRequest(prompt='a "fox" <b>', width=256, height=256)
+    sr = LiveGrid(plan_comparison(base, "3", "prompt_sr", 'fox, "<owl>"'))
+    assert "&lt;owl&gt;" in sr.headers() and "<owl>" not in sr.headers()  # text, never markup
+    assert LiveGrid(plan_comparison(base, "1-4")).headers() == ""

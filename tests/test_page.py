@@ -143,6 +143,40 @@ def test_a_phone_shows_one_column_without_overflow_before_and_after_images(brows
     page.context.close()
 
 
+HEADERS = """() => [...document.querySelectorAll('#comparison .gallery-item')].map((item) => {
+  const box = item.getBoundingClientRect();
+  const text = (where) => getComputedStyle(item, where).content.replace(/^"|"$/g, '');
+  return {row: text('::before'), column: text('::after'), left: box.left, top: box.top};
+})"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["wide", "phone"])
+def test_a_comparison_has_seeds_as_row_headers_and_axis_values_as_column_headers(browser, app_server, viewport):
+    page = open_page(browser, app_server.url, viewport)
+    small_images(page, steps=2)
+    page.locator("#prompt textarea").fill(PROMPT)
+    open_tab(page, "Compare")
+    page.locator("#compare-axis input").click()
+    page.get_by_role("option", name="Steps", exact=True).click()
+    page.locator("#compare-values textarea").fill("1, 2")
+    page.locator("#compare-seeds textarea").fill("5, 6")
+    page.locator("#compare-button").click()
+    expect(status(page, "#compare-status")).to_contain_text("4 images")
+    cells = page.evaluate(HEADERS)
+    assert [(cell["row"], cell["column"]) for cell in cells] == [
+        ("seed 5", "1 step"), ("none", "2 steps"), ("seed 6", "none"), ("none", "none")
+    ]
+    gallery = page.locator("#comparison .grid-container").bounding_box()
+    # The headers have room of their own: the cells start right of the seeds and below the values.
+    assert cells[0]["left"] - gallery["x"] > 40 and cells[0]["top"] - gallery["y"] > 15
+    label = page.locator('#comparison [data-testid="block-label"]').bounding_box()
+    assert cells[0]["top"] - (label["y"] + label["height"]) >= 18  # the column headers clear the label
+    assert cells[1]["left"] > cells[0]["left"] and cells[2]["top"] > cells[0]["top"]  # 2 columns, 2 rows
+    assert overflow(page) <= 0
+    screenshot(page, f"compare-headers-{'phone' if viewport is PHONE else 'wide'}")
+    page.context.close()
+
+
 # --- the status line, Stop, the tab title --------------------------------------------------------
 
 

@@ -41,6 +41,7 @@ class CompareTab:
     stop: gr.Button
     status: StatusLine
     gallery: gr.Gallery
+    headers: StatusLine  # the gallery's row and column headers, for assets/page.js
     grid: gr.File
     results: gr.State  # the LiveGrid of the last comparison
 
@@ -75,9 +76,10 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
+    headers = StatusLine("", elem_id="comparison-headers")
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
     axis.input(_axis_values_box, axis, axis_values, queue=False, api_visibility="private", show_progress="hidden")
-    return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, grid, gr.State(None))
+    return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, headers, grid, gr.State(None))
 
 
 def _axis_values_box(axis: str) -> gr.Textbox:
@@ -163,15 +165,15 @@ def wire_compare_tab(
             grid = LiveGrid(plan(locals()))
             # One column per axis value, so the rows are the seeds; a square-ish grid without an axis.
             layout = gr.Gallery(grid.gallery(), columns=grid.columns)
-            yield layout, None, status_line("Starting…", RUNNING), grid, ""
+            yield layout, None, status_line("Starting…", RUNNING), grid, "", grid.headers()
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if isinstance(frame, Step) else gr.skip()
-                yield grid.gallery(), gr.skip(), status, grid, gr.skip()
+                yield grid.gallery(), gr.skip(), status, grid, gr.skip(), gr.skip()
             seconds = time.perf_counter() - started
             base = grid.comparison.base
             note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
-            yield grid.gallery(final=True), save_grid(grid), finished_status(grid.saved, seconds), grid, note
+            yield grid.gallery(final=True), save_grid(grid), finished_status(grid.saved, seconds), grid, note, gr.skip()
 
     components = {**controls.by_parameter, **tab.by_parameter}
     event = stoppable_gpu_event(
@@ -180,7 +182,7 @@ def wire_compare_tab(
         tab.stop,
         fn=compare,
         inputs=inputs_for(compare, components),
-        outputs=[tab.gallery, tab.grid, tab.status, tab.results, controls.prompt_note],
+        outputs=[tab.gallery, tab.grid, tab.status, tab.results, controls.prompt_note, tab.headers],
         api_name="compare",
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         preprocess=False,  # the request's and the plan's own validation answer, naming the field

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+
 from gradio.data_classes import ImageData
 from PIL import Image
 
@@ -37,6 +40,16 @@ class LiveGrid:
         """Gallery columns: one per axis value, or up to 4 seeds a row without an axis."""
         comparison = self.comparison
         return comparison.columns if comparison.axis != NO_AXIS else min(MAX_SEED_COLUMNS, len(comparison.seeds))
+
+    def headers(self) -> str:
+        """The row headers (seeds) and column headers (axis values) for the page, which draws them
+        beside and above the gallery (assets/page.js); empty without an axis, where captions say it."""
+        comparison = self.comparison
+        if comparison.axis == NO_AXIS:
+            return ""
+        labels = (comparison.row_labels, comparison.column_labels)
+        rows, columns = (html.escape(json.dumps(texts)) for texts in labels)
+        return f'<div class="grid-headers" data-rows="{rows}" data-columns="{columns}"></div>'
 
     def update(self, frame: Step | SavedBatch) -> None:
         """Show a step's previews, or a finished batch's images, in their cells."""

@@ -1,5 +1,5 @@
 """The status line component: an HTML block that belongs to the page only, so API outputs skip it
-(the status lines, and the note on the words the encoders left out).
+(the status lines, the note on the words the encoders left out, the comparison's headers).
 
 Gradio writes a type stub (`status_line.pyi`, git-ignored) beside any module that defines a
 component class; this module holds only the class, so that stub stays small.
