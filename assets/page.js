@@ -155,13 +155,18 @@
     for (const element of document.querySelectorAll("div[aria-label]:not([role])")) element.removeAttribute("aria-label");
   }
 
-  // The comparison's row headers (seeds) beside its first column and column headers (axis values)
-  // above its first row, drawn by assets/style.css from these attributes; the server sends the labels.
+  // The comparison's columns (one per axis value), its row headers (seeds) beside its first column
+  // and its column headers (axis values) above its first row, drawn by assets/style.css from these
+  // attributes; the server sends them in #comparison-headers.
   function labelGrid() {
     const headers = document.querySelector("#comparison-headers .grid-headers");
     const rows = headers ? JSON.parse(headers.dataset.rows) : [];
     const columns = headers ? JSON.parse(headers.dataset.columns) : [];
     const gallery = document.getElementById("comparison");
+    const count = headers?.dataset.count;
+    if (gallery && count && gallery.style.getPropertyValue("--comparison-columns") !== count) {
+      gallery.style.setProperty("--comparison-columns", count);
+    }
     const items = gallery ? [...gallery.querySelectorAll(".grid-container > .gallery-item")] : [];
     const labelled = columns.length > 0 && items.length === rows.length * columns.length;
     const set = (element, name, value) => {

@@ -71,13 +71,16 @@ def test_a_thumbnail_fits_the_gallery_cell_and_keeps_the_shape():
         assert thumbnail.size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE // 2)
 
 
-def test_headers_carry_the_seeds_and_axis_values_for_the_page_and_none_without_an_axis():
+def test_headers_carry_the_columns_and_the_seeds_and_axis_values_for_the_page():
     grid = grid_of_two_seeds_by_two_step_counts()
     assert grid.headers() == (
-        '<div class="grid-headers" data-rows="[&quot;seed 1&quot;, &quot;seed 2&quot;]" '
+        '<div class="grid-headers" data-count="2" data-rows="[&quot;seed 1&quot;, &quot;seed 2&quot;]" '
         'data-columns="[&quot;1 step&quot;, &quot;2 steps&quot;]"></div>'
     )
     base = GenerationRequest(prompt='a "fox" <b>', width=256, height=256)
     sr = LiveGrid(plan_comparison(base, "3", "prompt_sr", 'fox, "<owl>"'))
     assert "&lt;owl&gt;" in sr.headers() and "<owl>" not in sr.headers()  # text, never markup
-    assert LiveGrid(plan_comparison(base, "1-4")).headers() == ""
+    # Without an axis: seeds four to a row, no headers (captions say the seed).
+    assert LiveGrid(plan_comparison(base, "1-6")).headers() == (
+        '<div class="grid-headers" data-count="4" data-rows="[]" data-columns="[]"></div>'
+    )

@@ -163,13 +163,13 @@ def wire_compare_tab(
         started = time.perf_counter()
         with shown_as_toast():  # assets/page.js also puts the message in the status line
             grid = LiveGrid(plan(locals()))
-            # One column per axis value, so the rows are the seeds; a square-ish grid without an axis.
-            layout = gr.Gallery(grid.gallery(), columns=grid.columns)
-            yield layout, None, status_line("Starting…", RUNNING), grid, "", grid.headers()
+            # The page lays the gallery out from the headers (one column per axis value); API
+            # clients get the gallery and the grid (None until the end) as plain values every time.
+            yield grid.gallery(), None, status_line("Starting…", RUNNING), grid, "", grid.headers()
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if isinstance(frame, Step) else gr.skip()
-                yield grid.gallery(), gr.skip(), status, grid, gr.skip(), gr.skip()
+                yield grid.gallery(), None, status, grid, gr.skip(), gr.skip()
             seconds = time.perf_counter() - started
             base = grid.comparison.base
             note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))

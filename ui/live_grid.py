@@ -42,14 +42,15 @@ class LiveGrid:
         return comparison.columns if comparison.axis != NO_AXIS else min(MAX_SEED_COLUMNS, len(comparison.seeds))
 
     def headers(self) -> str:
-        """The row headers (seeds) and column headers (axis values) for the page, which draws them
-        beside and above the gallery (assets/page.js); empty without an axis, where captions say it."""
+        """The layout for the page (assets/page.js): the number of columns, and the row headers
+        (seeds) and column headers (axis values), none without an axis, where captions say it."""
         comparison = self.comparison
-        if comparison.axis == NO_AXIS:
-            return ""
-        labels = (comparison.row_labels, comparison.column_labels)
+        labelled = comparison.axis != NO_AXIS
+        labels = (comparison.row_labels, comparison.column_labels) if labelled else ((), ())
         rows, columns = (html.escape(json.dumps(texts)) for texts in labels)
-        return f'<div class="grid-headers" data-rows="{rows}" data-columns="{columns}"></div>'
+        return (
+            f'<div class="grid-headers" data-count="{self.columns}" data-rows="{rows}" data-columns="{columns}"></div>'
+        )
 
     def update(self, frame: Step | SavedBatch) -> None:
         """Show a step's previews, or a finished batch's images, in their cells."""
