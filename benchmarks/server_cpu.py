@@ -266,8 +266,8 @@ def serving_figures(samples: common.Samples, settings: Settings, prefix: str = "
         ),
         first_preview(
             "4b", "(gradio_client)", first,
-            "the client has the preview (the first output, with only the seed, does not count); gradio_client "
-            "adds ~45 ms of its own (a new HTTP client per call, a 50 ms poll: server-profile.md)",
+            "the client has the preview (the first output, with only the seed, does not count); 4b − 4f is "
+            "gradio_client's own share (a new HTTP client per call, a 50 ms poll: server-profile.md)",
         ),
         round_trip(
             "4e", "(the page's protocol)", page, "the queue's messages on one kept-alive connection, as a browser's"
