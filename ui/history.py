@@ -24,7 +24,7 @@ from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
-from ui.inline_previews import PreviewGallery
+from ui.inline_previews import JPEG_DATA_URL, PreviewGallery, jpeg_data_url
 from ui.runs import SavedImage, caption
 from ui.send_to_generate import SendToGenerate
 
@@ -34,7 +34,6 @@ THUMBNAIL_QUALITY = 80
 MAX_THUMBNAIL_CHARS = 64 * 1024
 STORAGE_KEY = "turbo-studio-history"
 IMAGE_GONE = "Its full image is no longer on the server: press Generate to make it again, exactly."
-_JPEG_DATA_URL = "data:image/jpeg;base64,"
 _KEY = secrets.token_bytes(32)
 
 
@@ -108,11 +107,10 @@ def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None
 def _entry(saved: SavedImage) -> dict:
     with Image.open(saved.path) as image:
         image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
+        thumbnail = jpeg_data_url(image, THUMBNAIL_QUALITY)
     return {
         "request": saved.request.to_dict(),
-        "thumbnail": _JPEG_DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "thumbnail": thumbnail,
         "image": saved.path,
         "signature": _signature(saved.path),
     }
@@ -138,7 +136,7 @@ def _request(entry: dict) -> GenerationRequest:
 
 
 def _thumbnail(entry: dict) -> Image.Image:
-    data = base64.b64decode(entry["thumbnail"].removeprefix(_JPEG_DATA_URL), validate=True)
+    data = base64.b64decode(entry["thumbnail"].removeprefix(JPEG_DATA_URL), validate=True)
     with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
         if max(image.size) > THUMBNAIL_SIZE:
             raise ValueError(f"a thumbnail of {image.size} is larger than {THUMBNAIL_SIZE} pixels")

@@ -23,12 +23,19 @@ from PIL import Image
 THUMBNAIL_SIZE = 384
 
 
+JPEG_DATA_URL = "data:image/jpeg;base64,"
+
+
+def jpeg_data_url(image: Image.Image, quality: int = 75) -> str:
+    """`image` as a JPEG data URL (75: Pillow's default quality)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return JPEG_DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def inline_jpeg(image: Image.Image) -> ImageData:
     """`image` as an image value with a JPEG data URL and no file behind it."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG")
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return ImageData(url=f"data:image/jpeg;base64,{encoded}", mime_type="image/jpeg")
+    return ImageData(url=jpeg_data_url(image), mime_type="image/jpeg")
 
 
 class PreviewImage(gr.Image):
