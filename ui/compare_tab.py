@@ -190,4 +190,4 @@ def wire_compare_tab(
     private = {"api_visibility": "private", "show_progress": "hidden"}
     event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
     tab.stop.click(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
-    tab.gallery.select(_to_generate, tab.results, send.outputs, **private)  # queued: see SendToGenerate
+    send.on(tab.gallery.select, _to_generate, tab.results)

@@ -99,9 +99,10 @@ def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None
         request, image, complete = picked
         return send.values(request, image) if complete else send.values(request, image, IMAGE_GONE)
 
-    private = {"api_visibility": "private", "show_progress": "hidden"}
-    app.load(gallery_items, history.entries, history.gallery, queue=False, **private)
-    history.gallery.select(restore, history.entries, send.outputs, **private)  # queued: see SendToGenerate
+    app.load(
+        gallery_items, history.entries, history.gallery, queue=False, api_visibility="private", show_progress="hidden"
+    )
+    send.on(history.gallery.select, restore, history.entries)
 
 
 def _entry(saved: SavedImage) -> dict:

@@ -196,4 +196,4 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None
         **private,
     )
     tab.cell.change(on_cell, [tab.choices, tab.cell], [tab.changes, tab.send], queue=False, **private)
-    tab.send.click(on_send, [tab.choices, tab.cell], send.outputs, **private)  # queued: see SendToGenerate
+    send.on(tab.send.click, on_send, [tab.choices, tab.cell])

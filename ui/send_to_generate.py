@@ -4,6 +4,7 @@ Compare and PNG info all use this one action."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
@@ -29,11 +30,7 @@ def alt_text(request: GenerationRequest) -> str:
 @dataclass(frozen=True)
 class SendToGenerate:
     """Where a chosen image goes: its settings into the column, itself into the Generate tab, and
-    its request into `shown` (what the Generate tab shows).
-
-    Events with these outputs must be queued: the page runs a State's `.change` listeners (which
-    enable Explore) only for the state changes of queued events.
-    """
+    its request into `shown` (what the Generate tab shows)."""
 
     controls: Controls
     image: gr.Image
@@ -45,6 +42,12 @@ class SendToGenerate:
     def outputs(self) -> list:
         """The components `values` sets."""
         return [*self.controls.restorable, self.image, self.status, self.tabs, self.shown]
+
+    def on(self, trigger: Callable, fn: Callable, inputs) -> None:
+        """Run `fn` (which returns `values(...)`) on `trigger`, e.g. a gallery's `select`: privately,
+        and queued, since the page runs a State's `.change` listeners (which enable Explore) only
+        for the state changes of queued events."""
+        trigger(fn, inputs, self.outputs, api_visibility="private", show_progress="hidden")
 
     def values(self, request: GenerationRequest | None, image: str | Image.Image | None = None, note: str = "") -> dict:
         """The settings of `request`, `image` in the Generate tab (cleared when None), a status line
