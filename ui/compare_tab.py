@@ -130,8 +130,9 @@ def wire_compare_tab(
         return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
 
     def stopped(grid: LiveGrid | None) -> tuple:
-        """After Stop: how far it got, the finished cells' files, and the grid of them (the state holds them)."""
-        if grid is None:
+        """After a run stopped before its end: how far it got, the finished cells' files, and the
+        grid of them (the state holds them); nothing after a run that ended."""
+        if grid is None or all(grid.saved):
             return gr.skip(), gr.skip(), gr.skip()
         return stopped_status(grid.saved), grid.gallery(final=True), save_grid(grid) if any(grid.saved) else None
 
@@ -189,5 +190,8 @@ def wire_compare_tab(
     )
     private = {"api_visibility": "private", "show_progress": "hidden"}
     event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
-    tab.stop.click(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
+    # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
+    # not on Stop's click: writing the status line while the cancelled run still held it left that
+    # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).
+    event.then(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
     send.on(tab.gallery.select, _to_generate, tab.results)
