@@ -188,7 +188,9 @@ def wire_compare_tab(
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         preprocess=False,  # the request's and the plan's own validation answer, naming the field
     )
-    private = {"api_visibility": "private", "show_progress": "hidden"}
+    # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
+    # other work after the images were done ("In line: 1st" for 30 s on a busy server).
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
     # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
     # not on Stop's click: writing the status line while the cancelled run still held it left that
