@@ -41,7 +41,9 @@ def test_the_page_shows_the_replicas_and_one_starting_after_it_died(backend_serv
     line = page.locator("#engine-status")
     expect(line).to_have_text(RUNNING)
     assert axe_violations(page) == []
-    (victim, _) = replicas()
+    # The newest replica is this server's: an earlier module's replicas may still be shutting down
+    # (Serve gives them a grace period), which made "exactly two" fail in a full run, not alone.
+    victim = max(replicas(), key=psutil.Process.create_time)
     os.kill(victim.pid, signal.SIGKILL)
     expect(line).to_contain_text("1 starting", timeout=RECOVERY_MS)
     expect(line).to_have_text(RUNNING, timeout=RECOVERY_MS)  # replaced: the next tests have both again
