@@ -18,6 +18,7 @@ from ui.options import ServerOptions, StudioOptions
 from ui.prompt_notes import empty_prompt_count, wire_prompt_notes
 from ui.runs import Runner
 from ui.send_to_generate import SendToGenerate
+from ui.share_link import add_share_link
 from ui.store import ImageStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -79,6 +80,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                         png_info = png_info_tab.build_png_info_tab()
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
+        add_share_link(app, controls, compare)
         gr.Markdown(footer_text(engine.info), elem_id="footer")
         build_engine_status(EngineStatus(engine))
         send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
