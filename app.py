@@ -15,6 +15,10 @@ from pathlib import Path
 # isort: off
 from ui import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must patch torch before it loads)
 
+from startup_noise import quiet_libraries, verbose_requested
+
+if not verbose_requested(sys.argv[1:], os.environ):
+    quiet_libraries()
 # isort: on
 from cli import AppOptions, parse_args
 from pipeline import Engine

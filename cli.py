@@ -13,11 +13,9 @@ from pipeline import LoadOptions
 from pipeline.errors import ModelLoadError
 from pipeline.loader import MEMORY_MODES, QUANTIZATIONS
 from pipeline.seeds import DEFAULT_MAX_SEEDS
+from startup_noise import VERBOSE_ENV, VERBOSE_FLAG, VERBOSE_HELP, boolean
 from ui.options import DEFAULT_HOST, DEFAULT_MAX_QUEUE_SIZE, DEFAULT_PORT, ServerOptions, StudioOptions
 from ui.zerogpu import ON_ZEROGPU
-
-_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
-
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -54,12 +52,6 @@ def _credentials(text: str) -> tuple[str, str]:
     return user, password
 
 
-def _boolean(text: str) -> bool:
-    if text.lower() not in _TRUE + _FALSE:
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return text.lower() in _TRUE
-
-
 def _replicas(text: str) -> int | str:
     return "auto" if text == "auto" else _positive(text)
 
@@ -94,7 +86,7 @@ class _Options:
         """An on/off option (`--x` / `--no-x`) whose default `env` can set to true or false."""
         raw = self._environ.get(env)
         try:
-            value = default if raw is None else _boolean(raw)
+            value = default if raw is None else boolean(raw)
         except argparse.ArgumentTypeError as error:
             self._parser.error(f"{env}: {error}")
         self._group.add_argument(
@@ -163,6 +155,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--output-dir", "TURBO_STUDIO_OUTPUT_DIR", None, "save every finished image here, with its parameters",
         type=Path,
     )
+    options.switch(VERBOSE_FLAG, VERBOSE_ENV, False, VERBOSE_HELP)
     return parser
 
 

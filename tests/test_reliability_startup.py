@@ -198,3 +198,32 @@ def test_the_token_with_access_downloads_only_what_it_needs(hub_download, monkey
     assert hub.requested_files() == {str(path) for path in repo_files(tiny_model_dir)}
     image = engine.generate_images(GenerationRequest.create(prompt="a cat", seed=1, width=256, height=256, steps=1))[0]
     assert image.image.size == (256, 256)
+
+
+NOISE = ("Failed to load", "torchao", "[transformers]", "is an Enum subclass")
+
+
+def test_startup_prints_only_the_apps_lines_unless_verbose(tmp_path):
+    """By default the libraries' import warnings are hidden; TURBO_STUDIO_VERBOSE=1 shows them."""
+    missing = Start(["--model", str(tmp_path / "missing")], "is neither an existing folder nor a hub id")
+    verbose = Start(missing.args, missing.message, env={"TURBO_STUDIO_VERBOSE": "1"})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        quiet_run, verbose_run = pool.map(lambda start: run_start(start, tmp_path / "home"), (missing, verbose))
+    for result in (quiet_run, verbose_run):
+        assert result.returncode == 1 and missing.message in result.stderr, result.stderr
+    lines = (quiet_run.stdout + quiet_run.stderr).strip().splitlines()
+    assert lines[0] == NOT_LOADED and len(lines) == 3, f"start-up noise before the app's message:\n{quiet_run.stderr}"
+    assert any(noise in verbose_run.stderr for noise in NOISE), f"--verbose hid the warnings:\n{verbose_run.stderr}"
+
+
+@pytest.mark.parametrize(
+    "argv, environ, verbose",
+    [([], {}, False), (["--verbose"], {}, True), ([], {"TURBO_STUDIO_VERBOSE": "yes"}, True),
+     (["--no-verbose"], {"TURBO_STUDIO_VERBOSE": "1"}, False), (["--model", "tiny", "--verbose"], {}, True)],
+)
+def test_verbose_requested_reads_the_flag_then_the_environment(argv, environ, verbose):
+    """The early check agrees with cli.py's switch: the flag wins over the environment variable."""
+    from startup_noise import verbose_requested
+
+    assert verbose_requested(argv, environ) is verbose
+    assert app.parse_args([*argv, "--model", "tiny"], environ) is not None
