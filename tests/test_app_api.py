@@ -60,9 +60,9 @@ def pixels(path: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def test_api_lists_exactly_the_two_documented_endpoints(client):
+def test_api_lists_exactly_the_documented_endpoints(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/generate", "/compare"}
+    assert set(endpoints) == {"/generate", "/compare", "/compare_seeds"}
     names = [parameter["parameter_name"] for parameter in endpoints["/generate"]["parameters"]]
     assert names == [
         "prompt", "negative_prompt", "seed", "randomize_seed", "width", "height", "steps", "guidance_scale",
@@ -75,6 +75,8 @@ def test_api_lists_exactly_the_two_documented_endpoints(client):
         "variation_seed", "variation_strength", "max_sequence_length",
     ]
     assert len(endpoints["/compare"]["returns"]) == 2  # the gallery and the grid file
+    names = [parameter["parameter_name"] for parameter in endpoints["/compare_seeds"]["parameters"]]
+    assert names == ["prompt", "seeds", "width", "height", "steps", "guidance_scale"]
 
 
 def test_generate_streams_previews_then_the_final_png_with_metadata(client, backend_server):

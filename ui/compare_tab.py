@@ -4,11 +4,12 @@ left over rows of seeds × one optional axis, as a live grid."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
+from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
@@ -22,12 +23,18 @@ from ui.runs import Runner, SavedImage
 from ui.send_to_generate import SendToGenerate
 from ui.status import DONE, RUNNING, STOPPED, status_line, status_progress
 from ui.status_line import StatusLine
-from ui.stoppable import stoppable_gpu_event
+from ui.stoppable import GPU_QUEUE, stoppable_gpu_event
 from ui.zerogpu import on_gpu
 
 TAB_ID = "compare"
 DEFAULT_SEEDS = "0-3"
 IDLE = "Choose the seeds and an axis, then press Compare."
+# What `/compare_seeds`, which does not take them, leaves at the request's defaults.
+SEEDS_ONLY_DEFAULTS = {
+    field.name: field.default
+    for field in fields(GenerationRequest)
+    if field.name in ("variation_seed", "variation_strength", "max_sequence_length")
+}
 
 
 @dataclass(frozen=True)
@@ -187,6 +194,23 @@ def wire_compare_tab(
         api_name="compare",
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         preprocess=False,  # the request's and the plan's own validation answer, naming the field
+    )
+    def compare_seeds(
+        prompt: str, seeds: str, width: int, height: int, steps: int, guidance_scale: float, progress=gr.Progress()
+    ):
+        """Generate the prompt once per seed (`seeds` like "1, 7, 42" or "100-107"): `/compare`
+        with no axis, kept for existing clients. Streams the gallery; ends with each image's PNG,
+        captioned "seed N"."""
+        for gallery, *_ in compare(
+            prompt, "", seeds, NO_AXIS, "", width, height, steps, guidance_scale, **SEEDS_ONLY_DEFAULTS,
+            progress=progress,
+        ):
+            yield gallery
+
+    # No trigger: an API-only event over the page's components, running `compare` in the GPU queue.
+    gr.on(
+        triggers=[], fn=compare_seeds, inputs=inputs_for(compare_seeds, components), outputs=tab.gallery,
+        api_name="compare_seeds", concurrency_id=GPU_QUEUE, show_progress="hidden", preprocess=False,
     )
     # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
     # other work after the images were done ("In line: 1st" for 30 s on a busy server).
