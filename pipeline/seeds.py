@@ -1,7 +1,8 @@
 """Seed lists for comparisons, parsed from what the user types.
 
 Entries are whole numbers (`42`) or inclusive ranges (`100-107`), separated by commas,
-semicolons, spaces or newlines. Duplicates are dropped, keeping the first occurrence.
+semicolons, spaces or newlines. Duplicates are dropped, keeping the first occurrence
+(`repeated_seeds` names them, for a note).
 Every problem raises `RequestError` saying what was wrong and what is allowed.
 """
 
@@ -26,6 +27,21 @@ def parse_seed_list(text: str, max_count: int = DEFAULT_MAX_SEEDS) -> list[int]:
         raise RequestError("The seed list is empty: enter seeds like 1, 7, 42 or a range like 100-107.")
     entries = _SEPARATOR.split(_DASH.sub("-", text.strip()))
     return _expand([_entry(entry, max_count) for entry in entries], max_count)
+
+
+def repeated_seeds(text: str, max_count: int = DEFAULT_MAX_SEEDS) -> list[int]:
+    """The seeds `text` lists more than once (each once, in order); none where it does not parse."""
+    try:
+        spans = [_entry(entry, max_count) for entry in _SEPARATOR.split(_DASH.sub("-", text.strip()))]
+    except RequestError:
+        return []
+    seen: set[int] = set()
+    repeated: dict[int, None] = {}
+    for seed in (seed for span in spans for seed in span):
+        if seed in seen:
+            repeated[seed] = None
+        seen.add(seed)
+    return list(repeated)
 
 
 def seed_range(start: int, count: int, max_count: int = DEFAULT_MAX_SEEDS) -> list[int]:

@@ -60,7 +60,7 @@ def test_cells_wait_then_show_their_previews_then_their_thumbnails_then_their_fi
 
     final = sent(grid, final=True)
     assert [cell["image"]["path"] for cell in final][::2] == ["/cache/0.png", "/cache/2.png"]
-    assert final[1]["caption"] == "seed 1 · 2 steps · waiting"  # after a Stop: still marked
+    assert final[1]["caption"] == "seed 1 · 2 steps · not generated (stopped)"  # after a Stop: said so
 
 
 def test_a_thumbnail_fits_the_gallery_cell_and_keeps_the_shape():

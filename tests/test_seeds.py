@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import RequestError
 from pipeline.request import SEED_MAX
-from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list, seed_range
+from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list, repeated_seeds, seed_range
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,10 @@ def test_seed_range():
 def test_invalid_seed_ranges(start, count, message):
     with pytest.raises(RequestError, match=message):
         seed_range(start, count)
+
+
+@pytest.mark.parametrize(
+    "text, repeated", [("1, 2, 2", [2]), ("3, 1, 3, 2-4, 1", [3, 1]), ("1-5", []), ("1, x", [])]
+)
+def test_repeated_seeds_are_named_once_each(text, repeated):
+    assert repeated_seeds(text) == repeated

@@ -180,7 +180,11 @@ def build_controls(token_count: str) -> Controls:
 def _wire(controls: Controls) -> None:
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     controls.aspect.input(
-        preset_size, [controls.aspect, controls.width, controls.height], [controls.width, controls.height], **private
+        preset_size,
+        [controls.aspect, controls.width, controls.height],
+        [controls.width, controls.height],
+        preprocess=False,  # a preset sets the size even when the boxes hold one out of bounds
+        **private,
     )
     gr.on(
         [controls.width.input, controls.height.input],

@@ -1,4 +1,4 @@
-"""Errors and warnings shown to the user as toasts.
+"""Errors and warnings shown to the user as toasts, or only in a status line.
 
 Gradio renders a toast's message as (sanitised) HTML, and messages quote what users typed or
 what an uploaded file holds, so markup in them is escaped to show as it was written.
@@ -31,3 +31,9 @@ def shown_as_toast() -> Iterator[None]:
         yield
     except TurboStudioError as error:
         raise gr.Error(_as_text(str(error)), print_exception=False) from None
+
+
+def said_in_the_line(error: TurboStudioError) -> gr.Error:
+    """The `gr.Error` for an engine error that the status line already says: API clients get its
+    message; the page shows no toast, so the message is shown once."""
+    return gr.Error(_as_text(str(error)), visible=False, print_exception=False)

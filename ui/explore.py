@@ -1,5 +1,7 @@
 """Explore around an image: one click runs a comparison of its exact settings over variation seeds
-at a small strength, since a distilled model varies little and strength is the knob that matters."""
+at a small strength, since a distilled model varies little and strength is the knob that matters.
+The settings column is put back once the comparison has its settings: exploring does not change
+what Generate makes next."""
 
 from __future__ import annotations
 
@@ -15,8 +17,20 @@ from ui.controls import Controls
 
 VARIATIONS = 8
 DEFAULT_STRENGTH = 0.15
-# Clicks Compare once the settings are in place and the tab is shown, as a person would.
-CLICK_COMPARE = "() => setTimeout(() => document.querySelector('#compare-button').click(), 200)"
+# Clicks Compare once the settings are in place and the tab is shown, as a person would, and
+# resolves once the run has taken them (its line says it is running, queued or failed anew).
+CLICK_COMPARE = """() => new Promise((resolve) => setTimeout(() => {
+    const line = () => document.querySelector('#compare-status .run-status');
+    const before = line()?.textContent;
+    document.querySelector('#compare-button').click();
+    const until = performance.now() + 15000;
+    const wait = () => {
+        const taken = ["running", "queued", "failed"].includes(line()?.dataset.state) && line().textContent !== before;
+        if (taken || performance.now() > until) resolve();
+        else setTimeout(wait, 50);
+    };
+    wait();
+}, 200))"""
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ def variation_seeds(seed: int, count: int = VARIATIONS) -> str:
 
 def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
     """The button, enabled once the Generate tab shows an image (`shown`: its request): its settings
-    and the variation seeds go to Compare, which runs."""
+    and the variation seeds go to Compare, which runs; then the settings column is as before."""
 
     def explore_around(request: GenerationRequest | None, strength: float) -> dict:
         if request is None:
@@ -61,7 +75,10 @@ def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare:
 
     outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
     private = {"api_visibility": "private", "queue": False}
-    explore.button.click(explore_around, [shown, explore.strength], outputs, **private).then(
+    before = gr.State([])  # the settings column's values before exploring, as typed (not checked)
+    remember = explore.button.click(lambda *values: list(values), controls.restorable, before, preprocess=False, **private)
+    run = remember.then(explore_around, [shown, explore.strength], outputs, **private).then(
         None, js=CLICK_COMPARE, **private
     )
+    run.then(lambda values: tuple(values), before, controls.restorable, **private)
     shown.change(lambda request: gr.Button(interactive=request is not None), shown, explore.button, **private)

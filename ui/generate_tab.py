@@ -7,16 +7,17 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from pipeline.errors import TurboStudioError
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
-from ui.errors import shown_as_toast
+from ui.errors import said_in_the_line
 from ui.history import History, add_to_history, build_history
 from ui.inline_previews import PreviewImage
 from ui.prompt_notes import dropped_note
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
 from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate, alt_text
-from ui.status import DONE, RUNNING, status_line, status_progress, status_stopped
+from ui.status import DONE, FAILED, RUNNING, status_line, status_progress, status_stopped, variation_note
 from ui.status_line import StatusLine
 from ui.stoppable import stoppable_gpu_event
 from ui.zerogpu import on_gpu
@@ -58,7 +59,8 @@ def finished_status(saved: SavedImage, seconds: float) -> str:
     request = saved.request
     return status_line(
         f"Done in {seconds:.1f} s · seed {request.seed} · {request.width}×{request.height} · "
-        f"{request.steps} step{'s' if request.steps != 1 else ''}",
+        f"{request.steps} step{'s' if request.steps != 1 else ''}"
+        f"{variation_note(request.variation_seed, request.variation_strength)}",
         DONE,
     )
 
@@ -91,7 +93,7 @@ def wire_generate_tab(
         """Generate one image. Streams a preview after every step, then the final PNG (with its
         parameters in the metadata); the second value is the seed used."""
         started = time.perf_counter()
-        with shown_as_toast():  # assets/page.js also puts the message in the status line
+        try:
             request = request_from(locals())
             # The seed first; and from here on a cancel can close this generator (Gradio closes
             # a generator only once it has yielded).
@@ -104,6 +106,9 @@ def wire_generate_tab(
                 else:
                     status = status_progress(frame)
                     yield frame.previews[0], request.seed, gr.skip(), status, gr.skip(), frame, gr.skip(), gr.skip()
+        except TurboStudioError as error:  # said once, in the status line, not in a toast besides
+            yield (*[gr.skip()] * 3, status_line(str(error), FAILED), *[gr.skip()] * 4)
+            raise said_in_the_line(error) from None
 
     event = stoppable_gpu_event(
         [controls.generate.click],  # Enter in the prompt and Ctrl+Enter click it (assets/page.js)

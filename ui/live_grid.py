@@ -15,6 +15,7 @@ from ui.progress import Step
 from ui.runs import SavedBatch, SavedImage
 
 # What a cell not started yet shows: a flat grey square (the gallery scales it to the cell).
+NOT_GENERATED = "not generated (stopped)"  # an unfinished cell's state in the final gallery, after Stop
 PENDING = inline_jpeg(Image.new("RGB", (8, 8), (200, 200, 200)))
 MAX_SEED_COLUMNS = 4
 
@@ -65,16 +66,17 @@ class LiveGrid:
 
     def gallery(self, final: bool = False) -> list[tuple]:
         """Gallery values, row by row: (image, caption) with the cell's state in the caption; the
-        finished cells as thumbnails, or as their PNG files when `final`."""
+        finished cells as thumbnails, or as their PNG files when `final`, where a cell not finished
+        (the run was stopped) says it was not generated."""
         values = []
         for index, cell in enumerate(self.comparison.cells):
             if self.saved[index] is not None:
                 values.append((self.saved[index].path if final else self._thumbnails[index], cell.caption))
             elif index in self._previews:
                 preview, step = self._previews[index]
-                values.append((preview, f"{cell.caption} · {step}"))
+                values.append((preview, f"{cell.caption} · {NOT_GENERATED if final else step}"))
             else:
-                values.append((PENDING, f"{cell.caption} · waiting"))
+                values.append((PENDING, f"{cell.caption} · {NOT_GENERATED if final else 'waiting'}"))
         return values
 
     def png(self, model: str) -> bytes:

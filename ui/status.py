@@ -1,8 +1,8 @@
 """The status line above the results: one sentence in words, with a progress bar while a run goes.
 
 Texts are escaped, so a message quoting what someone typed shows as text. `data-state` names what
-the line says: idle, running, stopped or done here; assets/page.js adds queued (with the queue
-position) and failed (with the error's message), and reads it for the tab's title; assets/style.css
+the line says: idle, running, stopped, done or failed here; assets/page.js adds queued (with the
+queue position) and failed (with the message of an error toast), and reads it for the tab's title; assets/style.css
 marks the preview unfinished after Stop or an error.
 """
 
@@ -16,6 +16,7 @@ IDLE = "idle"
 RUNNING = "running"
 STOPPED = "stopped"
 DONE = "done"
+FAILED = "failed"
 
 
 def status_line(text: str, state: str = IDLE) -> str:
@@ -39,3 +40,16 @@ def status_stopped(step: Step | None) -> str:
         return status_line("Stopped before the first step", STOPPED)
     return status_line(f"Stopped at step {step.step} of {step.total_steps}", STOPPED)
 
+
+
+def repeated_seeds_note(seeds: list[int]) -> str:
+    """A sentence naming the seeds a list repeated (each made once), or "" when none was."""
+    if not seeds:
+        return ""
+    named = ", ".join(str(seed) for seed in seeds)
+    return f" Seed{'s' if len(seeds) > 1 else ''} {named} {'were' if len(seeds) > 1 else 'was'} listed more than once: made once."
+
+
+def variation_note(variation_seed: int, variation_strength: float) -> str:
+    """" · variation of seed 5 at 0.15" when a variation is mixed in, "" when none is."""
+    return f" · variation of seed {variation_seed} at {variation_strength:g}" if variation_strength > 0 else ""
