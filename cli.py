@@ -17,6 +17,7 @@ from startup_noise import VERBOSE_ENV, VERBOSE_FLAG, VERBOSE_HELP, boolean
 from ui.options import DEFAULT_HOST, DEFAULT_MAX_QUEUE_SIZE, DEFAULT_PORT, ServerOptions, StudioOptions
 from ui.zerogpu import ON_ZEROGPU
 
+
 @dataclass(frozen=True)
 class BackendOptions:
     """Where the engine runs: embedded in this process (`local`) or as Ray Serve replicas (`ray`).

@@ -10,6 +10,7 @@ import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.request import GenerationRequest
+from pipeline.seeds import repeated_seeds
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
@@ -21,7 +22,7 @@ from ui.prompt_notes import dropped_note
 from ui.requests import inputs_for, request_from
 from ui.runs import Runner, SavedImage
 from ui.send_to_generate import SendToGenerate
-from ui.status import DONE, RUNNING, STOPPED, status_line, status_progress
+from ui.status import DONE, RUNNING, STOPPED, repeated_seeds_note, status_line, status_progress
 from ui.status_line import StatusLine
 from ui.stoppable import GPU_QUEUE, stoppable_gpu_event
 from ui.zerogpu import on_gpu
@@ -95,10 +96,12 @@ def _axis_values_box(axis: str) -> gr.Textbox:
     return gr.Textbox(value=example, placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
 
 
-def finished_status(images: list[SavedImage | None], seconds: float) -> str:
-    """The line shown when a comparison is done."""
+def finished_status(images: list[SavedImage | None], seconds: float, seeds: str) -> str:
+    """The line shown when a comparison is done, naming the seeds `seeds` listed more than once."""
     return status_line(
-        f"Done in {seconds:.1f} s: {len(images)} images. Select one to send its settings to Generate.", DONE
+        f"Done in {seconds:.1f} s: {len(images)} images.{repeated_seeds_note(repeated_seeds(seeds))} "
+        "Select one to send its settings to Generate.",
+        DONE,
     )
 
 
@@ -181,7 +184,8 @@ def wire_compare_tab(
             seconds = time.perf_counter() - started
             base = grid.comparison.base
             note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
-            yield grid.gallery(final=True), save_grid(grid), finished_status(grid.saved, seconds), grid, note, gr.skip()
+            done = finished_status(grid.saved, seconds, seeds)
+            yield grid.gallery(final=True), save_grid(grid), done, grid, note, gr.skip()
 
     components = {**controls.by_parameter, **tab.by_parameter}
     event = stoppable_gpu_event(

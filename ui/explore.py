@@ -76,7 +76,9 @@ def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare:
     outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
     private = {"api_visibility": "private", "queue": False}
     before = gr.State([])  # the settings column's values before exploring, as typed (not checked)
-    remember = explore.button.click(lambda *values: list(values), controls.restorable, before, preprocess=False, **private)
+    remember = explore.button.click(
+        lambda *values: list(values), controls.restorable, before, preprocess=False, **private
+    )
     run = remember.then(explore_around, [shown, explore.strength], outputs, **private).then(
         None, js=CLICK_COMPARE, **private
     )

@@ -47,7 +47,8 @@ def repeated_seeds_note(seeds: list[int]) -> str:
     if not seeds:
         return ""
     named = ", ".join(str(seed) for seed in seeds)
-    return f" Seed{'s' if len(seeds) > 1 else ''} {named} {'were' if len(seeds) > 1 else 'was'} listed more than once: made once."
+    many = len(seeds) > 1
+    return f" Seed{'s' if many else ''} {named} {'were' if many else 'was'} listed more than once: made once."
 
 
 def variation_note(variation_seed: int, variation_strength: float) -> str:
