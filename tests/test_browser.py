@@ -94,15 +94,6 @@ def test_stop_cancels_the_generation_and_the_app_stays_usable(page, app_server):
     assert FINAL_IMAGE.search(wait_for_final_image(page))
 
 
-def test_an_empty_prompt_shows_an_error_toast(page):
-    generate(page, "   ")
-    toast = page.get_by_test_id("toast-body").filter(has_text="Prompt is empty: describe the image you want.")
-    expect(toast).to_contain_text("Error")
-    expect(toast).to_have_css("opacity", "1")  # slid in
-    screenshot(page, "error-toast", full_page=False)  # toasts are fixed to the viewport
-    expect(page.locator("#generate-button")).to_be_visible()
-
-
 def test_a_full_queue_says_the_app_is_busy(page, app_server):
     small_images(page)
     with full_queue(app_server.url):

@@ -58,7 +58,7 @@ def test_a_refused_generate_says_its_error_once_in_the_status_line(page):
     generate(page, "   ")
     expect(status(page)).to_have_text("Prompt is empty: describe the image you want.")
     expect(status(page)).to_have_attribute("data-state", "failed")
-    page.wait_for_timeout(1000)  # a toast would be up by now
+    page.wait_for_timeout(3000)  # the toast it had came with the line, and stayed for seconds
     expect(page.get_by_test_id("toast-body")).to_have_count(0)
 
 
