@@ -6,8 +6,10 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
@@ -19,6 +21,22 @@ from ui.send_to_generate import SendToGenerate
 TAB_ID = "png-info"
 # The settings shown as read, in this order, by their infotext key.
 SHOWN = ("Seed", "Size", "Steps", "CFG scale", "Sampler", "Model")
+
+
+UPLOAD_AGAIN = "Upload the PNG again: only a file uploaded on this page can be read."
+
+
+def uploaded_path(upload: object) -> str:
+    """The path of a file the caller uploaded: a regular file inside Gradio's upload folder, else
+    `RequestError` naming no path (the event reads no path a client merely names, no folder and no
+    FIFO, whose read would never end)."""
+    path = upload.get("path") if isinstance(upload, dict) else None
+    if not isinstance(path, str) or not path:
+        raise RequestError(UPLOAD_AGAIN)
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(Path(get_upload_folder()).resolve()) or not resolved.is_file():
+        raise RequestError(UPLOAD_AGAIN)
+    return str(resolved)
 
 
 @dataclass(frozen=True)
@@ -151,12 +169,13 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None
         if upload is None:
             return "", [], gr.Button(interactive=False), "", gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
         try:
-            info = read_png_info(upload["path"])
+            path = uploaded_path(upload)
+            info = read_png_info(path)
         except RequestError as error:  # not a PNG, truncated, too large: the file itself
             warn(str(error))
             note = f'<p class="note">{html.escape(str(error))}</p>'
             return "", [], gr.Button(interactive=False), note, gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
-        choices = choices_of(info, upload["path"], model)
+        choices = choices_of(info, path, model)
         first = choices[0] if choices else None
         cell = gr.Dropdown(
             [(choice.label, index) for index, choice in enumerate(choices)], value=0, visible=info.grid is not None
