@@ -56,6 +56,16 @@ def browser():
         browser.close()
 
 
+@pytest.fixture
+def page(browser, app_server):
+    """A fresh page of the module's app (its own browser context, closed after the test)."""
+    from helpers.pages import open_page
+
+    page = open_page(browser, app_server.url)
+    yield page
+    page.context.close()
+
+
 # What the tests' apps are started with: a small queue and seed cap the tests can reach.
 SERVER_OPTIONS = ("--max-queue-size", str(MAX_QUEUE_SIZE), "--max-seeds", str(MAX_SEEDS))
 RAY_REPLICAS = 2

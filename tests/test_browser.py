@@ -8,7 +8,7 @@ import re
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from helpers.app_server import SLOW_REQUEST, full_queue
 from helpers.pages import (
@@ -16,7 +16,6 @@ from helpers.pages import (
     PROMPT,
     RECORD_RESULT_IMAGES,
     generate,
-    open_page,
     screenshot,
     set_slider,
     small_images,
@@ -26,13 +25,6 @@ from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture
-def page(browser, app_server) -> Page:
-    page = open_page(browser, app_server.url)
-    yield page
-    page.context.close()
 
 
 def test_generate_shows_previews_then_the_final_image(page):

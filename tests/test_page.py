@@ -34,6 +34,7 @@ from helpers.pages import (
     screenshot,
     set_slider,
     small_images,
+    status,
     wait_for_final_image,
 )
 from pipeline import GenerationRequest
@@ -71,21 +72,10 @@ RECORD_STATUS = """() => {
 }"""
 
 
-@pytest.fixture
-def page(browser, app_server) -> Page:
-    page = open_page(browser, app_server.url)
-    yield page
-    page.context.close()
-
-
 def upload(page: Page, folder: Path, name: str, data: bytes) -> None:
     open_tab(page, "PNG info")
     (folder / name).write_bytes(data)
     page.locator("#png-info-image input[type=file]").set_input_files(folder / name)
-
-
-def status(page: Page, selector: str = "#status"):
-    return page.locator(f"{selector} .run-status")
 
 
 def slow_settings(page: Page) -> None:

@@ -7,22 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from helpers.pages import generate, open_page, open_tab, set_slider, small_images, wait_for_final_image
+from helpers.pages import generate, open_tab, set_slider, small_images, status, wait_for_final_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture
-def page(browser, app_server) -> Page:
-    page = open_page(browser, app_server.url)
-    yield page
-    page.context.close()
-
-
-def status(page: Page, selector: str = "#status"):
-    return page.locator(f"{selector} .run-status")
 
 
 def test_exploring_leaves_generates_settings_as_they_were_and_a_variation_is_named(page):

@@ -41,7 +41,6 @@ def status_stopped(step: Step | None) -> str:
     return status_line(f"Stopped at step {step.step} of {step.total_steps}", STOPPED)
 
 
-
 def repeated_seeds_note(seeds: list[int]) -> str:
     """A sentence naming the seeds a list repeated (each made once), or "" when none was."""
     if not seeds:

@@ -109,3 +109,8 @@ def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical"
         for violation in violations
         if violation["impact"] in impacts
     ]
+
+
+def status(page, selector: str = "#status"):
+    """The run status line of the tab whose line is `selector` (Generate's by default)."""
+    return page.locator(f"{selector} .run-status")
