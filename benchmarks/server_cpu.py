@@ -33,8 +33,8 @@ from gradio_client.utils import apply_diff  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from benchmarks import common, server_profile  # noqa: E402  (common sets the environment first)
-from benchmarks.local_processes import serve_app  # noqa: E402
-from benchmarks.page_protocol import dependency, new_session, queue_messages  # noqa: E402
+from harness.local_processes import serve_app  # noqa: E402
+from harness.page_protocol import dependency, new_session, queue_messages  # noqa: E402
 from pipeline import Engine, Finished, Preview  # noqa: E402
 from pipeline.metadata import png_bytes  # noqa: E402
 

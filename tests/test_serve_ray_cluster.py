@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from benchmarks.local_processes import free_port
+from harness.local_processes import free_port
 from pipeline import Finished, GenerationRequest, LoadOptions
 from pipeline.errors import GenerationError
 from pipeline.serve import CLUSTER_LOST, connect

@@ -20,8 +20,8 @@ from gradio_client import Client
 from gradio_client.client import Job
 from gradio_client.utils import Status
 
-from benchmarks.local_processes import serve_app
 from cli import parse_args
+from harness.local_processes import serve_app
 from pipeline import LoadOptions
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from benchmarks.page_protocol import API, TIMEOUT, dependency, queue_messages
+from harness.page_protocol import API, TIMEOUT, dependency, queue_messages
 
 JSON = {"Content-Type": "application/json"}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from benchmarks.local_processes import free_port, serve_app
+from harness.local_processes import free_port, serve_app
 from pipeline import Engine
 from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch

@@ -1,5 +1,4 @@
-"""Local app processes, shared by the benchmarks and the tests: `python app.py` on a free loopback
-port, waited for until it serves, and stopped."""
+"""Local app processes: `python app.py` on a free loopback port, waited for until it serves, and stopped."""
 
 from __future__ import annotations
 
