@@ -351,5 +351,5 @@ def _out_of_memory_message(batch: list[GenerationRequest]) -> str:
     first = batch[0]
     return (
         f"Out of GPU memory generating {len(batch)} image(s) at {first.width}x{first.height}. Memory was "
-        "freed: try a smaller size or fewer seeds per batch, or restart with --memory model-offload."
+        "freed: try a smaller size or fewer seeds per batch, or restart with --memory-mode model-offload."
     )

@@ -196,7 +196,7 @@ def pick_device(memory_mode: str) -> str:
     if memory_mode != "auto":
         raise ModelLoadError(
             f"Memory mode {memory_mode!r} needs a CUDA GPU and none was found (torch "
-            f"{torch.__version__}). Use --memory auto to run on the CPU (slow), or install a CUDA build of torch."
+            f"{torch.__version__}). Use --memory-mode auto to run on the CPU (slow), or install a CUDA build of torch."
         )
     return "cpu"
 
@@ -265,8 +265,8 @@ def _place(pipe: StableDiffusion3Pipeline, memory_mode: str, needed_bytes: int, 
             torch.cuda.empty_cache()
             raise ModelLoadError(
                 f"Not enough GPU memory for the whole pipeline ({needed_bytes / 1e9:.1f} GB of weights). Use "
-                "--memory model-offload (fits ~12 GB with NF4), --no-t5 (~9.5 GB less), --quantization nf4, "
-                "or --memory sequential-offload (slowest, fits almost any GPU)."
+                "--memory-mode model-offload (fits ~12 GB with NF4), --no-t5 (~9.5 GB less), --quantization nf4, "
+                "or --memory-mode sequential-offload (slowest, fits almost any GPU)."
             ) from None
     elif memory_mode == "model-offload":
         pipe.enable_model_cpu_offload()

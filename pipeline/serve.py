@@ -20,7 +20,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -159,9 +159,8 @@ class EngineReplica:
             torch.set_num_threads(max(1, int(cpus)))  # replicas sharing a machine do not fight over its cores
         self.engine = Engine.load(options)
         self._replica = serve.get_replica_context().replica_id.unique_id
-        self._transformer_calls = 0
         self._batches = 0
-        self.engine.pipeline.transformer.register_forward_hook(self._count_transformer_call)
+        self._transformer_calls: int | None = None  # counted from the first `stats` call on
 
     def _count_transformer_call(self, module, args, output) -> None:
         self._transformer_calls += 1
@@ -171,7 +170,11 @@ class EngineReplica:
         return self.engine.info, self.engine.max_batch_size, TokenizerFiles.of(self.engine.pipeline)
 
     async def stats(self) -> dict[str, Any]:
-        """This replica's id and process, and the batches and transformer calls it has run."""
+        """This replica's id and process, the batches it has run, and the transformer calls since the
+        first `stats` call: only the tests and benchmarks that read the count pay for its hook."""
+        if self._transformer_calls is None:
+            self._transformer_calls = 0
+            self.engine.pipeline.transformer.register_forward_hook(self._count_transformer_call)
         return {
             "replica": self._replica,
             "pid": os.getpid(),
@@ -391,19 +394,17 @@ class _Link:
     after losing the cluster reopens it in the background as soon as the cluster answers again.
 
     Args:
-        open: joins the Ray at an address (`"local"`: starts one) unless this process is connected
-            already; returns the deployment's handle and how many batches to send it at once.
-        address: what `open` is given first; later, the cluster's own GCS address.
-        name: the Serve application.
+        deployment: opens the connection at an address, the first time and after each loss.
+        address: what `deployment` is opened at first; later, the cluster's own GCS address.
     """
 
-    def __init__(self, open: Callable[[str], tuple[Any, int]], address: str, name: str):
+    def __init__(self, deployment: "_Deployment", address: str):
         ray, _ = _ray()
-        self._open = open
-        self._name = name
+        self._deployment = deployment
+        self._name = deployment.name
         self._owns_connection = not ray.is_initialized()
         self._started_ray = self._owns_connection and address == "local"
-        self._handle, self.slots = open(address)
+        self._handle, self.slots = deployment.open(address)
         self._address = address if self._started_ray else ray.get_runtime_context().gcs_address
         self._lost = threading.Event()
         self._losing = threading.Lock()
@@ -460,15 +461,7 @@ class _Link:
 
     def _alive(self) -> bool:
         ray, _ = _ray()
-        if not ray.is_initialized():
-            return False
-        # The one GCS call a driver can bound: ray.nodes() and serve.status() wait for minutes
-        # when the cluster is gone (measured), this answers within PROBE_TIMEOUT_S.
-        try:
-            ray._private.worker.global_worker.gcs_client.check_alive([], timeout=PROBE_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - any failure to answer means the cluster is unreachable
-            return False
-        return True
+        return ray.is_initialized() and _gcs_answers(ray)
 
     def _lose(self) -> None:
         with self._losing:
@@ -486,7 +479,7 @@ class _Link:
             if self._started_ray or _reachable(self._address):
                 ray.shutdown()
                 try:
-                    self._handle, self.slots = self._open(self._address)
+                    self._handle, self.slots = self._deployment.open(self._address)
                 except Exception as error:  # noqa: BLE001 - keep trying until the cluster is back
                     logger.warning("Reconnecting to Ray failed (%s); retrying.", error)
                 else:
@@ -494,6 +487,19 @@ class _Link:
                     logger.warning("Reconnected to the Ray cluster.")
                     return
             time.sleep(RECONNECT_EVERY_S)
+
+
+def _gcs_answers(ray) -> bool:
+    """Whether the cluster's GCS answers within PROBE_TIMEOUT_S: Ray's one private call in this project.
+
+    It is the one GCS call a driver can bound: the public ray.nodes() and serve.status() wait for
+    minutes when the cluster is gone (measured with Ray 2.60). Check it when upgrading Ray.
+    """
+    try:
+        ray._private.worker.global_worker.gcs_client.check_alive([], timeout=PROBE_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - any failure to answer means the cluster is unreachable
+        return False
+    return True
 
 
 def _reachable(address: str) -> bool:
@@ -507,6 +513,53 @@ def _reachable(address: str) -> bool:
 
 
 # --- start-up -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Deployment:
+    """The engine's Serve application as `connect` was asked for it, opened by `_Link` at an address:
+    first when the front end starts, and again after the cluster was lost and came back.
+
+    Args:
+        options, replicas, min_replicas, max_replicas, name, num_cpus: as for `connect`.
+    """
+
+    options: LoadOptions
+    replicas: Replicas
+    min_replicas: int
+    max_replicas: int | None
+    name: str
+    num_cpus: int | None
+
+    def open(self, address: str) -> tuple[Any, int]:
+        """Join the Ray at `address` (`"local"`: start one) unless this process is connected already,
+        deploy the engine unless the cluster runs it, and return its handle and how many batches to
+        send it at once."""
+        ray, serve = _ray()
+        if not ray.is_initialized():
+            # Ray copies this package to every node for the replicas, which need only the dependencies.
+            runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+            ray.init(
+                address=address, num_cpus=self.num_cpus if address == "local" else None, runtime_env=runtime_env,
+                include_dashboard=False, logging_level=logging.WARNING,
+            )
+        resources = ray.cluster_resources()
+        gpu = resources.get("GPU", 0) >= 1
+        capacity = int(resources.get("GPU" if gpu else "CPU", 1))
+        replicas = self.replicas
+        if address == "local" and replicas != "auto" and replicas > capacity:
+            raise ModelLoadError(
+                f"{replicas} replicas need {replicas} {'GPU' if gpu else 'CPU core'}s, one each, and this machine "
+                f"has {capacity}: ask for {capacity} replicas or fewer."
+            )
+        top = self.max_replicas or capacity
+        if address != "local" and self.name in serve.status().applications:
+            # Its config sets the replicas; there is at most one per GPU (or core) of the cluster.
+            return serve.get_app_handle(self.name), top * MAX_ONGOING_REQUESTS
+        serve.start(proxy_location="Disabled")
+        application = deployment(self.options, replicas, self.min_replicas, top, gpu)
+        slots = (top if replicas == "auto" else replicas) * MAX_ONGOING_REQUESTS
+        return serve.run(application, name=self.name, route_prefix=None), slots
 
 
 def connect(
@@ -538,7 +591,7 @@ def connect(
         ModelLoadError: Ray is not installed, the cluster cannot be reached, there are fewer GPUs
             (or cores) than replicas, or the replicas could not load the model.
     """
-    ray, serve = _ray()
+    ray, _ = _ray()
     if replicas != "auto" and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1):
         raise ModelLoadError(f"Replicas must be a whole number of at least 1, or 'auto'; got {replicas!r}.")
     if min_replicas < 1 or (max_replicas is not None and max_replicas < min_replicas):
@@ -551,34 +604,8 @@ def connect(
         )
     os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", RECONNECT_TIMEOUT_S)
     connected = ray.is_initialized()
-
-    def open_link(target: str):
-        if not ray.is_initialized():
-            # Ray copies this package to every node for the replicas, which need only the dependencies.
-            runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
-            ray.init(
-                address=target, num_cpus=num_cpus if target == "local" else None, runtime_env=runtime_env,
-                include_dashboard=False, logging_level=logging.WARNING,
-            )
-        resources = ray.cluster_resources()
-        gpu = resources.get("GPU", 0) >= 1
-        capacity = int(resources.get("GPU" if gpu else "CPU", 1))
-        if target == "local" and replicas != "auto" and replicas > capacity:
-            raise ModelLoadError(
-                f"{replicas} replicas need {replicas} {'GPU' if gpu else 'CPU core'}s, one each, and this machine "
-                f"has {capacity}: ask for {capacity} replicas or fewer."
-            )
-        top = max_replicas or capacity
-        if target != "local" and name in serve.status().applications:
-            # Its config sets the replicas; there is at most one per GPU (or core) of the cluster.
-            return serve.get_app_handle(name), top * MAX_ONGOING_REQUESTS
-        serve.start(proxy_location="Disabled")
-        application = deployment(options, replicas, min_replicas, top, gpu)
-        slots = (top if replicas == "auto" else replicas) * MAX_ONGOING_REQUESTS
-        return serve.run(application, name=name, route_prefix=None), slots
-
     try:
-        link = _Link(open_link, address or "local", name)
+        link = _Link(_Deployment(options, replicas, min_replicas, max_replicas, name, num_cpus), address or "local")
         info, max_batch_size, tokenizers = link.handle().describe.remote().result(timeout_s=STARTUP_TIMEOUT_S)
     except Exception as error:  # noqa: BLE001 - Ray's start-up failures become one message
         if not connected:

@@ -18,6 +18,7 @@ import yaml
 from helpers.app_server import app_load_options
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.errors import GenerationCancelled, GenerationError
+from pipeline.interface import ImageEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]  # `remote`: the session's Ray (tests/conftest.py)
 
@@ -76,6 +77,7 @@ def wait_for_running(remote, replicas=2, timeout=90):
 
 
 def test_the_interface_of_the_local_engine(remote, local):
+    assert isinstance(remote, ImageEngine) and isinstance(local, ImageEngine)
     assert remote.info == local.info and remote.max_batch_size == local.max_batch_size
     prompt = "a red fox in snow, " * 20
     assert remote.tokens.count(prompt, 77) == local.tokens.count(prompt, 77)
