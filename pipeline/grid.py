@@ -43,6 +43,14 @@ MIN_FONT_SIZE = 14
 MAX_CELL_SIDE = 512
 # Found in the system's font folders by Pillow (Debian: fonts-dejavu-core).
 SYSTEM_FONT = "DejaVuSans.ttf"
+# The infotext key of the setting each axis varies: the heading leaves it out, as it leaves out the
+# seed (the rows'), since the headers give each cell's value ("Steps: 4" over 2 and 4 steps misled).
+VARIED_KEYS = {
+    "steps": "Steps",
+    "guidance_scale": "CFG scale",
+    "variation_seed": "Variation seed",
+    "variation_strength": "Variation seed strength",
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def draw_grid(comparison: Comparison, images: Sequence[Image.Image | None], mode
     column_labels = [_wrap(label, font, width - 2 * pad, MAX_LINES) for label in comparison.column_labels]
     column_header = max(map(len, column_labels)) * line + 2 * pad if table else 0
     caption = 0 if table else line + 2 * pad
-    heading = _heading(comparison, model, font, row_header + columns * width - 2 * pad)
+    heading = heading_lines(comparison, model, font, row_header + columns * width - 2 * pad)
     top = len(heading) * line + 2 * pad + column_header
 
     grid = Image.new("RGB", (row_header + columns * width, top + rows * (caption + height)), BACKGROUND)
@@ -205,14 +213,21 @@ def _font(size: int) -> Font:
         return ImageFont.load_default(size=size)
 
 
-def _heading(comparison: Comparison, model: str, font: Font, width: float) -> list[str]:
-    """The lines above the grid: prompt, negative prompt, settings and what the grid varies."""
+def fixed_settings(comparison: Comparison, model: str) -> str:
+    """The settings every cell shares, as in the infotext: without the seed or the axis's setting."""
+    varied = {"Seed", VARIED_KEYS.get(comparison.axis)}
+    parts = format_infotext(comparison.base, model).rsplit("\n", 1)[-1].split(", ")
+    return ", ".join(part for part in parts if part.split(": ", 1)[0] not in varied)
+
+
+def heading_lines(comparison: Comparison, model: str, font: Font, width: float) -> list[str]:
+    """The lines above the grid: prompt, negative prompt, the settings shared and what the grid varies."""
     base = comparison.base
-    settings = format_infotext(base, model).rsplit("\n", 1)[-1]
     lines = _wrap(base.prompt, font, width, MAX_LINES)
     if base.negative_prompt:
         lines += _wrap(f"Negative prompt: {base.negative_prompt}", font, width, MAX_LINES)
-    return lines + _wrap(settings, font, width) + _wrap(f"Grid: {comparison.description}", font, width, MAX_LINES)
+    settings = _wrap(fixed_settings(comparison, model), font, width)
+    return lines + settings + _wrap(f"Grid: {comparison.description}", font, width, MAX_LINES)
 
 
 def _wrap(text: str, font: Font, width: float, max_lines: int | None = None) -> list[str]:

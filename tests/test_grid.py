@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
 from pipeline.comparison import plan_comparison
 from pipeline.errors import RequestError
@@ -18,8 +18,10 @@ from pipeline.grid import (
     PENDING_FILL,
     cell_size,
     draw_grid,
+    fixed_settings,
     grid_infotext,
     grid_png,
+    heading_lines,
     read_grid,
 )
 from pipeline.metadata import format_infotext, png_bytes, read_request
@@ -128,6 +130,31 @@ def test_a_long_prompt_is_cut_to_a_few_lines():
     short = draw_grid(plan_comparison(BASE, "1"), [None], MODEL)
     cut = draw_grid(plan_comparison(long, "1"), [None], MODEL)
     assert cut.height - short.height <= 7 * 18  # 4 lines of each prompt instead of 1 and 0, uncut some 130
+
+
+@pytest.mark.parametrize(
+    ("axis", "values", "varied"),
+    [
+        ("steps", "2, 4", "Steps"),
+        ("guidance_scale", "0, 1.5", "CFG scale"),
+        ("variation_seed", "5, 6", "Variation seed"),
+        ("variation_strength", "0.1, 0.2", "Variation seed strength"),
+    ],
+)
+def test_the_heading_names_no_setting_the_grid_varies(axis, values, varied):
+    base = replace(BASE, variation_seed=3, variation_strength=0.3)
+    settings = fixed_settings(plan_comparison(base, "1, 2", axis, values), MODEL)
+    keys = [part.split(": ")[0] for part in settings.split(", ")]
+    assert varied not in keys and "Seed" not in keys  # the columns' and the rows' settings
+    assert {"Sampler", "Size", "Model"} <= set(keys) and len(keys) == 7  # the infotext's 9, less those two
+
+
+def test_a_steps_grid_is_headed_by_its_columns_steps_not_by_the_base_requests():
+    comparison = plan_comparison(BASE, "1", "steps", "2, 4")  # BASE has 2 steps
+    heading = heading_lines(comparison, MODEL, ImageFont.load_default(14), 2000)
+    assert not any("Steps: " in line for line in heading)
+    assert heading[-1] == "Grid: seeds 1 × steps 2, 4"
+    assert comparison.column_labels == ("2 steps", "4 steps")
 
 
 def test_the_number_of_images_must_match_the_cells():
