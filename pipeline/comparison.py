@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pipeline.errors import RequestError
 from pipeline.request import GenerationRequest
-from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list
+from pipeline.seeds import DEFAULT_MAX_SEEDS, parse_seed_list, repeated_seeds
 
 NO_AXIS = "none"
 
@@ -67,6 +68,7 @@ class Comparison:
         seeds: the row seeds, top to bottom.
         values: the axis values as text, left to right (`3`, `1.5`, `cat`); empty without an axis.
         requests: every cell's exact request, row by row.
+        repeated: the seeds the list named more than once (each made once), for a note.
     """
 
     base: GenerationRequest
@@ -74,6 +76,7 @@ class Comparison:
     seeds: tuple[int, ...]
     values: tuple[str, ...]
     requests: tuple[GenerationRequest, ...]
+    repeated: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_axis(self.axis)
@@ -163,7 +166,10 @@ def plan_comparison(
         )
     variants = _variants(base, axis, parsed)
     requests = tuple(variant.with_seed(seed) for seed in rows for variant in variants)
-    return Comparison(base.with_seed(rows[0]), axis, tuple(rows), tuple(map(_text, parsed)), requests)
+    repeated = repeated_seeds(seeds, max_cells) if isinstance(seeds, str) else _repeated(seeds)
+    return Comparison(
+        base.with_seed(rows[0]), axis, tuple(rows), tuple(map(_text, parsed)), requests, tuple(repeated)
+    )
 
 
 def _check_axis(axis: str) -> None:
@@ -180,6 +186,12 @@ def _seeds(seeds: str | Sequence[int], max_cells: int) -> list[int]:
     if len(unique) > max_cells:
         raise RequestError(f"{len(unique)} seeds were given; at most {max_cells} are allowed per comparison.")
     return unique
+
+
+def _repeated(seeds: Sequence[int]) -> list[int]:
+    """The seeds listed more than once, each once, in order."""
+    counts = Counter(seeds)
+    return [seed for seed in dict.fromkeys(seeds) if counts[seed] > 1]
 
 
 def _values(base: GenerationRequest, axis: str, text: str, max_cells: int) -> list[int | float | str]:

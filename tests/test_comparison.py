@@ -50,6 +50,14 @@ def test_cells_are_the_base_request_over_seeds_and_axis_values(axis, values, col
     assert [cell.caption for cell in comparison.cells] == captions
 
 
+@pytest.mark.parametrize("seeds", ["2, 1, 2, 3, 1", [2, 1, 2, 3, 1]])
+def test_the_plan_names_the_seeds_listed_more_than_once(seeds):
+    comparison = plan_comparison(BASE, seeds, "steps", "2, 4")
+    assert comparison.seeds == (2, 1, 3)
+    assert comparison.repeated == (2, 1)
+    assert plan_comparison(BASE, "1-3").repeated == ()
+
+
 def test_without_an_axis_each_seed_is_one_cell_and_values_are_ignored():
     comparison = plan_comparison(BASE, "3, 5-6", NO_AXIS, "ignored, 1, 2")
     assert comparison.requests == tuple(BASE.with_seed(seed) for seed in (3, 5, 6))

@@ -10,7 +10,6 @@ import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.request import GenerationRequest
-from pipeline.seeds import repeated_seeds
 from pipeline.tokens import TokenCounter
 from ui.controls import Controls
 from ui.errors import shown_as_toast
@@ -96,10 +95,10 @@ def _axis_values_box(axis: str) -> gr.Textbox:
     return gr.Textbox(value=example, placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
 
 
-def finished_status(images: list[SavedImage | None], seconds: float, seeds: str) -> str:
-    """The line shown when a comparison is done, naming the seeds `seeds` listed more than once."""
+def finished_status(images: list[SavedImage | None], seconds: float, repeated: tuple[int, ...]) -> str:
+    """The line shown when a comparison is done, naming the `repeated` seeds (listed more than once)."""
     return status_line(
-        f"Done in {seconds:.1f} s: {len(images)} images.{repeated_seeds_note(repeated_seeds(seeds))} "
+        f"Done in {seconds:.1f} s: {len(images)} images.{repeated_seeds_note(repeated)} "
         "Select one to send its settings to Generate.",
         DONE,
     )
@@ -184,7 +183,7 @@ def wire_compare_tab(
             seconds = time.perf_counter() - started
             base = grid.comparison.base
             note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
-            done = finished_status(grid.saved, seconds, seeds)
+            done = finished_status(grid.saved, seconds, grid.comparison.repeated)
             yield grid.gallery(final=True), save_grid(grid), done, grid, note, gr.skip()
 
     components = {**controls.by_parameter, **tab.by_parameter}

@@ -9,6 +9,7 @@ marks the preview unfinished after Stop or an error.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 from ui.progress import Step
 
@@ -41,7 +42,7 @@ def status_stopped(step: Step | None) -> str:
     return status_line(f"Stopped at step {step.step} of {step.total_steps}", STOPPED)
 
 
-def repeated_seeds_note(seeds: list[int]) -> str:
+def repeated_seeds_note(seeds: Sequence[int]) -> str:
     """A sentence naming the seeds a list repeated (each made once), or "" when none was."""
     if not seeds:
         return ""
