@@ -6,7 +6,7 @@ import os
 import pytest
 
 from pipeline.errors import RequestError
-from ui.png_info_tab import UPLOAD_AGAIN, uploaded_path
+from ui.png_info_tab import MAX_PNG_BYTES, UPLOAD_AGAIN, read_upload, uploaded_path
 
 
 @pytest.fixture
@@ -41,4 +41,26 @@ def test_anything_but_an_upload_is_refused_naming_no_path(uploads, tmp_path, kin
     }[kind]
     with pytest.raises(RequestError) as refused:
         uploaded_path({"path": path})
+    assert str(refused.value) == UPLOAD_AGAIN
+
+
+def test_the_read_is_bounded_on_its_own(uploads):
+    """A file past `MAX_PNG_BYTES` (here a sparse one: no disk used) is refused after reading at most one byte more."""
+    big = uploads / "big.png"
+    with open(big, "wb") as file:
+        file.truncate(MAX_PNG_BYTES + 1)
+    with pytest.raises(RequestError, match=r"larger than 32 MB, the most PNG info reads"):
+        read_upload(uploaded_path({"path": str(big)}))
+    exact = uploads / "exact.png"
+    with open(exact, "wb") as file:
+        file.truncate(MAX_PNG_BYTES)
+    assert len(read_upload(str(exact))) == MAX_PNG_BYTES
+
+
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_blocking(uploads):
+    """`read_upload` checks the descriptor it opened: a FIFO with no writer would block a plain open or read."""
+    fifo = uploads / "swapped.png"
+    os.mkfifo(fifo)
+    with pytest.raises(RequestError) as refused:
+        read_upload(str(fifo))  # blocks forever without O_NONBLOCK
     assert str(refused.value) == UPLOAD_AGAIN

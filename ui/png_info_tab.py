@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from gradio.data_classes import ImageData
 from gradio.utils import get_upload_folder
+from gradio_client.utils import is_http_url_like
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
@@ -24,6 +28,9 @@ SHOWN = ("Seed", "Size", "Steps", "CFG scale", "Sampler", "Model")
 
 
 UPLOAD_AGAIN = "Upload the PNG again: only a file uploaded on this page can be read."
+# At least the upload limit (ui/studio.py, 25 MB), so every upload is read; a bound of its own for
+# the event, which reads files Gradio already holds, however they got there.
+MAX_PNG_BYTES = 32 * 2**20
 
 
 def uploaded_path(upload: object) -> str:
@@ -37,6 +44,47 @@ def uploaded_path(upload: object) -> str:
     if not resolved.is_relative_to(Path(get_upload_folder()).resolve()) or not resolved.is_file():
         raise RequestError(UPLOAD_AGAIN)
     return str(resolved)
+
+
+def read_upload(path: str) -> bytes:
+    """The bytes of the uploaded file at `path` (see `uploaded_path`), at most `MAX_PNG_BYTES`.
+
+    The file is opened without blocking and checked on the open descriptor, so a file swapped for a
+    FIFO or a device after `uploaded_path` looked is refused, not read forever."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        raise RequestError(UPLOAD_AGAIN) from None
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise RequestError(UPLOAD_AGAIN)
+        data = file.read(MAX_PNG_BYTES + 1)
+    if len(data) > MAX_PNG_BYTES:
+        raise RequestError(f"This file is larger than {MAX_PNG_BYTES // 2**20} MB, the most PNG info reads.")
+    return data
+
+
+class _UploadData(ImageData):
+    """An image input's value that must be a file's description (a JSON object), not a bare string."""
+
+    @classmethod
+    def model_validate(cls, obj, **kwargs):
+        if not isinstance(obj, dict):  # Gradio's own check would fail with a bare "Error"
+            raise gr.Error(UPLOAD_AGAIN)
+        return super().model_validate(obj, **kwargs)
+
+
+class UploadOnly(gr.Image):
+    """A `gr.Image` input that takes uploads only: Gradio would download a URL given as the file's
+    path (and report a bare "Error" for a value that is no file)."""
+
+    is_template = True  # drawn by the page as the Image it is
+    data_model = _UploadData
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path: str | Path | None) -> str | None:
+        if isinstance(url_or_file_path, str) and is_http_url_like(url_or_file_path):
+            raise gr.Error(UPLOAD_AGAIN)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
 
 
 @dataclass(frozen=True)
@@ -72,7 +120,7 @@ def build_png_info_tab() -> PngInfoTab:
     )
     with gr.Row(equal_height=False):
         # image_mode=None and type="filepath" hand over the uploaded file itself, metadata included.
-        upload = gr.Image(
+        upload = UploadOnly(
             label="Image", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=420,
             elem_id="png-info-image",
         )
@@ -170,7 +218,7 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None
             return "", [], gr.Button(interactive=False), "", gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
         try:
             path = uploaded_path(upload)
-            info = read_png_info(path)
+            info = read_png_info(read_upload(path))
         except RequestError as error:  # not a PNG, truncated, too large: the file itself
             warn(str(error))
             note = f'<p class="note">{html.escape(str(error))}</p>'
