@@ -104,10 +104,10 @@ def app_server(folder: Path, launcher: Sequence[str] = ("app.py",), repo: Path =
 # --- the measurements -----------------------------------------------------------------------
 
 
-def generate_arguments(size: int, seed: int = common.SEED) -> dict:
+def generate_arguments(size: int, seed: int = common.SEED, prompt: str = common.PROMPT) -> dict:
     """Every `/generate` argument of the benchmark's request, in order."""
     return {
-        "prompt": common.PROMPT, "negative_prompt": "", "seed": seed, "randomize_seed": False, "width": size,
+        "prompt": prompt, "negative_prompt": "", "seed": seed, "randomize_seed": False, "width": size,
         "height": size, "steps": common.STEPS, "guidance_scale": common.GUIDANCE, "variation_seed": 0,
         "variation_strength": 0.0, "max_sequence_length": 256,
     }
@@ -128,25 +128,33 @@ def server_variants(client: Client, settings: Settings, prefix: str = "") -> dic
     return {prefix + SERVER_GENERATE: generate}
 
 
+def page_generate(url: str, http: httpx.Client, index: int, values: list, session: str) -> float | None:
+    """One `/generate` as the page runs it: the queue's own protocol on the kept-alive connection
+    `http`, then the final image fetched as the page's `<img>` does; the wall-clock time
+    (`time.time()`) at which the first preview arrived."""
+    first, image, streamed = None, None, False
+    for message in queue_messages(url, index, values, http, session):
+        if message["msg"] == "process_generating":  # the first output whole, then diffs of the last
+            value = message["output"]["data"][0]
+            image, streamed = apply_diff(image, value) if streamed else value, True
+            if first is None and image is not None:
+                first = time.time()
+        elif message["msg"] == "process_completed":
+            http.get(message["output"]["data"][0]["url"]).raise_for_status()
+    return first
+
+
 def page_variants(url: str, http: httpx.Client, settings: Settings, prefix: str = "") -> dict[str, common.Variant]:
-    """`/generate` as the page runs it: the queue's own protocol on one kept-alive connection (no
-    gradio_client: no new HTTP client per call, no 50 ms poll), then the final image fetched as
-    the page's `<img>` does; names start with `prefix`."""
+    """`/generate` as the page runs it (`page_generate`: no gradio_client, so no new HTTP client per
+    call and no 50 ms poll); names start with `prefix`."""
     event = dependency(url, "generate", http)
     index, values = event["id"], list(generate_arguments(settings.size).values())[: len(event["inputs"])]
     session = new_session()  # one page, one session, as gradio_client's one per Client
 
     def generate(run):
-        started, first, image, streamed = time.perf_counter(), None, None, False
-        for message in queue_messages(url, index, values, http, session):
-            if message["msg"] == "process_generating":  # the first output whole, then diffs of the last
-                value = message["output"]["data"][0]
-                image, streamed = apply_diff(image, value) if streamed else value, True
-                if first is None and image is not None:
-                    first = time.perf_counter() - started
-            elif message["msg"] == "process_completed":
-                http.get(message["output"]["data"][0]["url"]).raise_for_status()
-        return {prefix + PAGE_FIRST: first}
+        started = time.time()
+        first = page_generate(url, http, index, values, session)
+        return {prefix + PAGE_FIRST: None if first is None else first - started}
 
     return {prefix + PAGE_GENERATE: generate}
 

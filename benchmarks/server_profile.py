@@ -109,10 +109,10 @@ def install_timers(timers: dict[str, str], recorder: Recorder) -> None:
             setattr(owner, name, _timed(getattr(owner, name), label, recorder))
 
 
-def serve(log: Path, app_args: list[str]) -> None:
-    """Run app.py with `app_args`, its image path timed into `log` (before app.py imports what it
-    names, so `from x import y` gets the timed function)."""
-    install_timers(SERVER_TIMERS, Recorder(log))
+def serve(log: Path, app_args: list[str], timers: dict[str, str] = SERVER_TIMERS) -> None:
+    """Run app.py with `app_args`, the functions of `timers` timed into `log` (before app.py imports
+    what it names, so `from x import y` gets the timed function)."""
+    install_timers(timers, Recorder(log))
     import runpy
 
     sys.argv = ["app.py", *app_args]

@@ -1,9 +1,12 @@
 """The engine: one cached pipeline that turns requests into a stream of previews and images.
 
 The pipeline (and its scheduler, which `set_timesteps` mutates) runs one batch at a time
-behind a lock; each batch runs on a worker thread whose step callback sends previews back to
-the caller's iterator. Closing the iterator, or setting the caller's `cancel` event, stops
-the batch after the current step and releases the pipeline at once.
+behind a lock; each batch runs on a worker thread whose step callback hands the caller's
+iterator a preview to finish. The step never waits for it: the preview is decoded in the
+caller's thread when it asks for the next event (on a GPU the decode is queued on the device
+and copied without a synchronisation), and one that the caller was not waiting for is replaced
+by the next step's. Closing the iterator, or setting the caller's `cancel` event, stops the
+batch after the current step and releases the pipeline at once.
 
 A batch is a list of requests that share one `GenerationRequest.batch_key` (one prompt, size,
 step count and guidance scale); `plan_batches` splits any list of requests into such batches.
@@ -13,22 +16,29 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from diffusers import StableDiffusion3Pipeline
-from PIL import Image
 
 from pipeline.batching import check_batch, plan_batches
 from pipeline.errors import GenerationCancelled, GenerationError, TurboStudioError
 from pipeline.events import Finished, GeneratedImage, Preview
 from pipeline.loader import LoadOptions, ModelInfo, load_pipeline
 from pipeline.noise import initial_noise
-from pipeline.previews import LatentRGBPreviewer, Previewer, estimate_clean_latents, load_previewer
+from pipeline.previews import (
+    LatentRGBPreviewer,
+    PendingPreview,
+    Previewer,
+    estimate_clean_latents,
+    load_previewer,
+    start_preview,
+)
 from pipeline.prompts import DEFAULT_CACHE_SIZE, PromptEncoder
 from pipeline.request import GenerationRequest
 
@@ -39,6 +49,57 @@ Event = Preview | Finished
 Emit = Callable[[object], None]
 ShouldStop = Callable[[], bool]
 _DONE = object()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _PendingStep:
+    """A step's preview, to be finished (decoded) by the caller's iterator when it takes it."""
+
+    step: int
+    finish: PendingPreview
+
+
+class _Channel:
+    """The worker's events for the caller's iterator, in order, except that previews are latest-wins:
+    a preview that the caller is not waiting for (it is still busy with the last one, e.g. sending
+    it) is replaced by the next one. Putting never blocks the worker."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._items: deque = deque()
+        self._preview: _PendingStep | None = None  # the latest preview nobody was waiting for
+        self._waiting = False
+
+    def put(self, item: object) -> None:
+        """An event, an exception or `_DONE`: after the preview still pending, if any."""
+        with self._ready:
+            if self._preview is not None:
+                self._items.append(self._preview)
+                self._preview = None
+            self._items.append(item)
+            self._ready.notify()
+
+    def put_preview(self, pending: _PendingStep) -> None:
+        """A step's preview: queued when the caller waits for it, else it replaces the pending one."""
+        with self._ready:
+            if self._waiting:
+                self._items.append(pending)
+                self._ready.notify()
+            else:
+                self._preview = pending
+
+    def get(self) -> object:
+        """The next item, waiting for one."""
+        with self._ready:
+            while not self._items and self._preview is None:
+                self._waiting = True
+                self._ready.wait()
+                self._waiting = False
+            if self._items:
+                return self._items.popleft()
+            pending, self._preview = self._preview, None
+            return pending
 # How often a caller waiting for the pipeline checks whether it was cancelled.
 LOCK_POLL_SECONDS = 0.05
 
@@ -65,6 +126,7 @@ class _Job:
         previews: whether a preview is decoded after every step.
         should_stop: whether the caller has left (closed the iterator or set its cancel event).
         emit: hands the caller's iterator an event, an exception, and finally `_DONE`.
+        emit_preview: hands it a step's `_PendingStep`, which a newer one may replace.
     """
 
     batch: list[GenerationRequest]
@@ -72,26 +134,25 @@ class _Job:
     previews: bool
     should_stop: ShouldStop
     emit: Emit
+    emit_preview: Callable[[_PendingStep], None]
 
 
 class _StepCallback:
     """diffusers' `callback_on_step_end` for one job: checks the last step for NaN or infinity,
-    emits a `Preview` of the clean-latent estimate after each step (when the job wants previews),
+    starts a preview of the clean-latent estimate after each step (when the job wants previews),
     and leaves the loop as soon as the caller stops.
 
     Args:
         job: the batch being generated.
         latents: its initial latents, from which the first step's estimate is made.
-        decode: turns clean-latent estimates into preview images, or None when that failed.
+        previewer: decodes clean-latent estimates into preview images.
     """
 
-    def __init__(
-        self, job: _Job, latents: torch.Tensor, decode: Callable[[torch.Tensor], list[Image.Image] | None]
-    ):
+    def __init__(self, job: _Job, latents: torch.Tensor, previewer: Previewer):
         self._job = job
         self._steps = job.batch[0].steps
         self._previous = latents
-        self._decode = decode
+        self._previewer = previewer
 
     def __call__(
         self, pipe: StableDiffusion3Pipeline, index: int, timestep: torch.Tensor, tensors: dict[str, torch.Tensor]
@@ -103,11 +164,15 @@ class _StepCallback:
                 "on a GPU, bfloat16 (the default) avoids this."
             )
         if self._job.previews:
-            sigmas = pipe.scheduler.sigmas
-            clean = estimate_clean_latents(self._previous, current, float(sigmas[index]), float(sigmas[index + 1]))
-            images = self._decode(clean)
-            if images is not None:
-                self._job.emit(Preview(index + 1, self._steps, images, self._job.batch, self._job.indices))
+            previous, sigmas = self._previous, pipe.scheduler.sigmas  # the scheduler keeps sigmas on the CPU
+            sigma, sigma_next = float(sigmas[index]), float(sigmas[index + 1])
+
+            def clean() -> torch.Tensor:
+                return estimate_clean_latents(previous, current, sigma, sigma_next)
+
+            pending = _without_failure(lambda: start_preview(self._previewer, clean))
+            if pending is not None:
+                self._job.emit_preview(_PendingStep(index + 1, pending))
             self._previous = current
         if self._job.should_stop():
             raise _Stopped
@@ -233,20 +298,25 @@ class Engine:
         cancel: threading.Event | None,
     ) -> Iterator[Event]:
         """The events of `batch`, made on a worker thread; leaving this iterator stops the batch."""
-        events: queue.SimpleQueue = queue.SimpleQueue()
+        events = _Channel()
         closed = threading.Event()
         stop = cancel if cancel is not None else threading.Event()
 
         def should_stop() -> bool:
             return closed.is_set() or stop.is_set()
 
-        job = _Job(batch, indices, previews, should_stop, events.put)
+        job = _Job(batch, indices, previews, should_stop, events.put, events.put_preview)
         worker = threading.Thread(target=self._work, args=(job,), name="turbo-studio-generation", daemon=True)
         worker.start()
         try:
             while (event := events.get()) is not _DONE:
                 if isinstance(event, BaseException):
                     raise event
+                if isinstance(event, _PendingStep):
+                    images = _without_failure(event.finish)
+                    if images is None:
+                        continue
+                    event = Preview(event.step, batch[0].steps, images, batch, indices)
                 yield event
         finally:
             closed.set()
@@ -309,7 +379,7 @@ class Engine:
             first.width // pipe.vae_scale_factor,
         )
         latents = initial_noise(batch, latent_shape, positive.tokens.dtype).to(self.prompts.device)
-        on_step_end = _StepCallback(job, latents, self._preview)
+        on_step_end = _StepCallback(job, latents, self.previewer)
         try:
             images = pipe(
                 width=first.width,
@@ -334,13 +404,14 @@ class Engine:
             warnings=list(positive.dropped_words),
         )
 
-    def _preview(self, latents: torch.Tensor) -> list[Image.Image] | None:
-        """The previewer's images of `latents`; None when it fails, since no preview is worth the image."""
-        try:
-            return self.previewer(latents)
-        except Exception as error:  # noqa: BLE001 - e.g. TAESD3 out of memory: the step goes on without a preview
-            logger.warning("Preview decoding failed (%s: %s); this step has no preview.", type(error).__name__, error)
-            return None
+
+def _without_failure(work: Callable[[], T]) -> T | None:
+    """`work()`, or None when it fails: no preview is worth the image (e.g. TAESD3 out of memory)."""
+    try:
+        return work()
+    except Exception as error:  # noqa: BLE001 - the step goes on without a preview
+        logger.warning("Preview decoding failed (%s: %s); this step has no preview.", type(error).__name__, error)
+        return None
 
 
 def _repeat(tensor: torch.Tensor, count: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ and the estimate of the clean latent follow from two consecutive latents:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -46,14 +47,22 @@ def estimate_clean_latents(
     return current - sigma_next * velocity
 
 
-def to_images(rgb: torch.Tensor) -> list[Image.Image]:
-    """A (batch, 3, h, w) tensor in [-1, 1] as PIL images."""
-    pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return [Image.fromarray(array) for array in pixels.permute(0, 2, 3, 1).cpu().numpy()]
+def to_pixels(rgb: torch.Tensor) -> torch.Tensor:
+    """A (batch, 3, h, w) tensor in [-1, 1] as (batch, h, w, 3) bytes, on its own device."""
+    return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def pil_images(pixels: torch.Tensor) -> list[Image.Image]:
+    """(batch, h, w, 3) bytes in host memory as PIL images."""
+    return [Image.fromarray(array) for array in pixels.numpy()]
 
 
 class Previewer(Protocol):
-    """Turns clean-latent estimates (in the transformer's scaled space) into images."""
+    """Turns clean-latent estimates (in the transformer's scaled space) into images.
+
+    A previewer may also offer `pixels(latents)`, the images as (batch, h, w, 3) bytes on the
+    latents' device: on a GPU, `start_preview` then decodes without waiting for the device.
+    """
 
     def __call__(self, latents: torch.Tensor) -> list[Image.Image]: ...
 
@@ -65,11 +74,13 @@ class LatentRGBPreviewer:
         self._factors = torch.tensor(SD3_LATENT_RGB_FACTORS)
         self._bias = torch.tensor(SD3_LATENT_RGB_BIAS)
 
-    def __call__(self, latents: torch.Tensor) -> list[Image.Image]:
+    def pixels(self, latents: torch.Tensor) -> torch.Tensor:
         factors = self._factors.to(latents.device, latents.dtype)
         bias = self._bias.to(latents.device, latents.dtype)
-        rgb = torch.einsum("bchw,cr->brhw", latents, factors) + bias[None, :, None, None]
-        return to_images(rgb)
+        return to_pixels(torch.einsum("bchw,cr->brhw", latents, factors) + bias[None, :, None, None])
+
+    def __call__(self, latents: torch.Tensor) -> list[Image.Image]:
+        return pil_images(self.pixels(latents).cpu())
 
 
 class TinyAutoencoderPreviewer:
@@ -79,11 +90,44 @@ class TinyAutoencoderPreviewer:
         self._decoder = decoder
 
     @torch.no_grad()
-    def __call__(self, latents: torch.Tensor) -> list[Image.Image]:
+    def pixels(self, latents: torch.Tensor) -> torch.Tensor:
         config = self._decoder.config
         unscaled = latents / config.scaling_factor + config.shift_factor
-        decoded = self._decoder.decode(unscaled.to(self._decoder.dtype), return_dict=False)[0]
-        return to_images(decoded.float())
+        return to_pixels(self._decoder.decode(unscaled.to(self._decoder.dtype), return_dict=False)[0].float())
+
+    def __call__(self, latents: torch.Tensor) -> list[Image.Image]:
+        return pil_images(self.pixels(latents).cpu())
+
+
+PendingPreview = Callable[[], list[Image.Image]]
+
+
+def start_preview(previewer: Previewer, latents: Callable[[], torch.Tensor]) -> PendingPreview:
+    """Begin a preview of the clean latents that `latents()` computes, without waiting for a device;
+    the function returned finishes it, in whichever thread calls it (not the step loop's).
+
+    On a GPU, the estimate, the decode and a `non_blocking` copy into pinned memory are queued now,
+    behind the step that made the latents, and the copy's CUDA event is what the finishing thread
+    waits for: the step loop never synchronises. Elsewhere (a CPU, or a previewer without `pixels`)
+    all the work is left to the finishing thread.
+    """
+    pixels = getattr(previewer, "pixels", None)
+    if pixels is None or not torch.cuda.is_available():
+        return lambda: previewer(latents())
+    on_device = latents()
+    if on_device.device.type != "cuda":
+        return lambda: previewer(on_device)
+    decoded = pixels(on_device)
+    host = torch.empty(decoded.shape, dtype=decoded.dtype, pin_memory=True)
+    host.copy_(decoded, non_blocking=True)
+    copied = torch.cuda.Event()
+    copied.record()
+
+    def finish() -> list[Image.Image]:
+        copied.synchronize()
+        return pil_images(host)
+
+    return finish
 
 
 def load_previewer(source: str | None, device: str, dtype: torch.dtype) -> Previewer:

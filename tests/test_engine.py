@@ -67,6 +67,36 @@ def test_stream_is_one_preview_per_step_then_the_final_image(engine):
     assert final.images[0].request == req
 
 
+@pytest.mark.parametrize("slow_in", ["decoding", "between_events"])
+def test_a_step_never_waits_for_a_slow_preview_consumer(engine, monkeypatch, slow_in):
+    """The caller holds its first preview, in its decode or before asking for the next event, until
+    the VAE decode has begun: every step ran meanwhile. It then gets the last step's preview (those
+    it was too busy for are skipped, not queued up) and the very image a run without previews makes."""
+    decoding, held = threading.Event(), []
+    hook = engine.pipeline.vae.decoder.register_forward_pre_hook(lambda module, args: decoding.set())
+    previewer = engine.previewer
+
+    def slow_first_decode(latents):  # wait for the steps to end; 30 s only if they never do
+        if not held:
+            held.append(decoding.wait(timeout=30))
+        return previewer(latents)
+
+    if slow_in == "decoding":
+        monkeypatch.setattr(engine, "previewer", slow_first_decode)
+    req = request(seed=8, steps=4)
+    try:
+        stream = engine.generate(req)
+        first = next(stream)
+        if slow_in == "between_events":
+            held.append(decoding.wait(timeout=30))
+        rest = list(stream)
+    finally:
+        hook.remove()
+    assert held == [True]  # the steps and the VAE decode went on while the caller was busy
+    assert [(type(event), event.step) for event in [first, *rest[:-1]]] == [(Preview, 1), (Preview, 4)]
+    assert np.array_equal(pixels(rest[-1].images[0].image), pixels(single_image(engine, req).image))
+
+
 def test_previews_can_be_turned_off(engine):
     assert [type(event) for event in engine.generate(request(), previews=False)] == [Finished]
 
