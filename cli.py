@@ -114,7 +114,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     options.value(
         "--quantization", "TURBO_STUDIO_QUANTIZATION", load.quantization, "transformer weights", choices=QUANTIZATIONS
     )
-    options.switch("--compile", "TURBO_STUDIO_COMPILE", load.compile, "torch.compile the transformer and VAE")
+    options.switch(
+        "--compile", "TURBO_STUDIO_COMPILE", load.compile,
+        "compile the transformer blocks and VAE decoder at start (cached on disk; ZeroGPU: ahead of time)",
+    )
     options.switch("--warmup", "TURBO_STUDIO_WARMUP", load.warmup, "generate once before serving")
     options.value(
         "--batch-size", "TURBO_STUDIO_MAX_BATCH_SIZE", str(load.max_batch_size),

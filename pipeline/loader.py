@@ -24,6 +24,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
+from pipeline.compilation import compile_ahead_of_time, compile_regions
 from pipeline.errors import ModelLoadError
 from pipeline.previews import TAESD3_MODEL
 from pipeline.random_model import ensure_tiny_model
@@ -36,6 +37,19 @@ MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
 QUANTIZATIONS = ("none", "nf4", "int8", "fp8")
 # torch._scaled_mm, which float8 matmuls need, exists from Ada (8.9) and Hopper (9.0) on.
 FP8_MIN_CAPABILITY = (8, 9)
+# Linear layers left in bf16 under fp8 (names end with one of these): the adaLN modulations
+# (norm1.linear, norm1_context.linear, norm_out.linear) and the time/pooled-text embedding run on one
+# row per image, the caption projection on the ~333 text tokens, the final layer has 64 outputs:
+# quantising their activations costs more than the fp8 matmul saves, and their errors shift every
+# token. What is quantised: the attention projections and feed-forwards of the blocks, ~99 % of the FLOPs.
+FP8_KEPT_IN_BF16 = ("norm1.linear", "norm1_context.linear", "norm_out", "time_text_embed", "context_embedder",
+                    "pos_embed", "proj_out")
+# fp8 in eager mode was slower than bf16 on an H200 (benchmarks/results/gpu.md): the activation
+# quantisation runs as separate kernels unless compiled into the matmuls' neighbours.
+FP8_NEEDS_COMPILE = (
+    "--quantization fp8 needs --compile: uncompiled, its activation quantisation made images slower than bf16 "
+    "(1.24 s against 0.56 s on an H200). Add --compile (or TURBO_STUDIO_COMPILE=true)."
+)
 PIPELINE_CLASS = "StableDiffusion3Pipeline"
 T5_COMPONENTS = ("text_encoder_3", "tokenizer_3")
 COMPONENTS = ("transformer", "vae", "scheduler", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
@@ -61,7 +75,9 @@ class LoadOptions:
         text_encoder_3: load T5-XXL; without it (~9.5 GB less) prompt following is weaker.
         quantization: `none`, `nf4` (bitsandbytes 4-bit transformer), `int8` (torchao weight-only) or
             `fp8` (torchao float8 weights and activations, row-wise scales; needs an Ada/Hopper GPU).
-        compile: `torch.compile` the transformer and the VAE decoder.
+        compile: compile the transformer blocks and the VAE decoder (`pipeline.compilation`): with
+            `torch.compile` at start (dynamic sizes, cached on disk across restarts), or on
+            ZeroGPU ahead of time with `spaces`; fp8 requires it.
         warmup: generate once at load time, so the first user does not pay for it.
         max_batch_size: images per transformer batch in seed comparisons.
         preview_decoder: TAESD3 folder or hub id used for previews when it is on this machine.
@@ -86,6 +102,8 @@ class LoadOptions:
             raise ModelLoadError(
                 f"Unknown quantisation {self.quantization!r}; choose one of {', '.join(QUANTIZATIONS)}."
             )
+        if self.quantization == "fp8" and not self.compile:
+            raise ModelLoadError(FP8_NEEDS_COMPILE)
         if self.max_batch_size < 1:
             raise ModelLoadError(f"The batch size must be at least 1, got {self.max_batch_size}.")
 
@@ -206,7 +224,34 @@ def _require_package(package: str, feature: str) -> None:
         raise ModelLoadError(f"{feature} needs the `{package}` package: pip install {package}")
 
 
-def _quantization_config(quantization: str):
+def fp8_quantized(name: str, module: torch.nn.Module) -> bool:
+    """Whether fp8 quantises the transformer's module `name`: a Linear outside `FP8_KEPT_IN_BF16`."""
+    return isinstance(module, torch.nn.Linear) and not any(
+        f".{kept}." in f".{name}." for kept in FP8_KEPT_IN_BF16
+    )
+
+
+def fp8_kept_modules(transformer: torch.nn.Module) -> list[str]:
+    """The full names of the Linear layers `fp8_quantized` leaves in bf16 (diffusers' `modules_to_not_convert`)."""
+    return [
+        name for name, module in transformer.named_modules()
+        if isinstance(module, torch.nn.Linear) and not fp8_quantized(name, module)
+    ]
+
+
+def fp8_config(folder: Path):
+    """The `TorchAoConfig` of `--quantization fp8` for the transformer in `folder`: float8 weights and
+    dynamic activations, row-wise scales, every layer but `FP8_KEPT_IN_BF16`'s."""
+    from diffusers import SD3Transformer2DModel, TorchAoConfig
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
+
+    with torch.device("meta"):  # the module tree only, no weights
+        skeleton = SD3Transformer2DModel.from_config(SD3Transformer2DModel.load_config(folder, subfolder="transformer"))
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    return TorchAoConfig(config, modules_to_not_convert=fp8_kept_modules(skeleton))
+
+
+def _quantization_config(quantization: str, folder: Path):
     from diffusers import BitsAndBytesConfig, TorchAoConfig
 
     if quantization == "nf4":
@@ -217,9 +262,7 @@ def _quantization_config(quantization: str):
     if quantization == "fp8":
         _require_fp8_gpu()
         _require_package("torchao", "fp8 quantisation")
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow
-
-        return TorchAoConfig(Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+        return fp8_config(folder)
     _require_package("torchao", "int8 quantisation")
     from torchao.quantization import Int8WeightOnlyConfig
 
@@ -287,7 +330,7 @@ def load_pipeline(options: LoadOptions) -> tuple[StableDiffusion3Pipeline, Model
         extra["transformer"] = SD3Transformer2DModel.from_pretrained(
             folder,
             subfolder="transformer",
-            quantization_config=_quantization_config(options.quantization),
+            quantization_config=_quantization_config(options.quantization, folder),
             dtype=dtype,
         )
     try:
@@ -300,9 +343,10 @@ def load_pipeline(options: LoadOptions) -> tuple[StableDiffusion3Pipeline, Model
     if device == "cuda":
         needed = _weights_bytes(folder, required_components(options.text_encoder_3))
         memory_mode = _place(pipe, options.memory_mode, needed, options.zero_gpu)
-    if options.compile:
-        pipe.transformer.compile(fullgraph=True)
-        pipe.vae.decode = torch.compile(pipe.vae.decode)
+    if options.compile and options.zero_gpu:
+        compile_ahead_of_time(pipe)
+    elif options.compile:
+        compile_regions(pipe)
     label = "tiny (random SD3)" if options.model == TINY_MODEL else options.model
     info = ModelInfo(model=label, device=device, dtype=str(dtype).removeprefix("torch."), memory_mode=memory_mode)
     return pipe, info

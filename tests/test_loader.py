@@ -110,7 +110,7 @@ def test_optional_packages_are_named_when_missing(tiny_model_dir, monkeypatch):
 
 
 def test_fp8_without_a_float8_gpu_names_what_it_needs(tiny_model_dir):
-    message = load_error(model=str(tiny_model_dir), quantization="fp8")
+    message = load_error(model=str(tiny_model_dir), quantization="fp8", compile=True)
     assert "fp8 quantisation needs an NVIDIA GPU with float8 support (compute capability 8.9" in message
     assert "no CUDA GPU was found" in message and "--quantization int8" in message
 
