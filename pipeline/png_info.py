@@ -9,8 +9,10 @@ then brings them within those limits and says, value by value, what it changed o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from pipeline.errors import RequestError
 from pipeline.grid import GRID_KEY, GridFile, read_grid
@@ -71,6 +73,12 @@ NO_PARAMETERS = (
 _QUIET_KEYS = frozenset({"Grid"})
 # ComfyUI graphs are followed this many links deep from the sampler.
 _MAX_HOPS = 12
+# JSON chunks nest a few levels (a ComfyUI workflow under ten); Python's parser recurses once per
+# level and fails near a thousand with a RecursionError, so deeper text is refused before parsing.
+MAX_JSON_DEPTH = 64
+_JSON_CHUNKS = (JSON_KEY, GRID_KEY, COMFY_PROMPT_KEY, COMFY_WORKFLOW_KEY)
+_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def read_png_info(source: Source) -> PngInfo:
     """Read every known chunk of a PNG (a path, PNG bytes or a PIL image).
 
     Raises `RequestError` only when the file itself cannot be read (not a PNG, truncated,
-    too large) or a known chunk is too long to read; anything else is a note.
+    too large) or a known chunk is too long or too deeply nested to read; anything else is a note.
     """
     texts = read_text_chunks(source)
     chunks = {key: texts[key] for key in KNOWN_CHUNKS if isinstance(texts.get(key), str)}
@@ -129,6 +137,8 @@ def read_png_info(source: Source) -> PngInfo:
         comfy = key in (COMFY_PROMPT_KEY, COMFY_WORKFLOW_KEY)
         if key != GRID_KEY:  # read_grid checks its own, larger bound
             check_text_length(key, text, COMFY_MAX_CHARS if comfy else MAX_TEXT_CHARS)
+        if key in _JSON_CHUNKS:
+            check_json_depth(key, text)
     notes: list[str] = []
     grid = None
     if GRID_KEY in chunks:
@@ -140,6 +150,22 @@ def read_png_info(source: Source) -> PngInfo:
     if settings is None and grid is None and not notes:
         notes.append(NO_PARAMETERS)
     return PngInfo(chunks, settings, grid, tuple(notes))
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of JSON `text` nest (brackets inside strings do not count)."""
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if bracket in "[{" else -1 for bracket in brackets), default=0)
+
+
+def check_json_depth(key: str, text: str) -> None:
+    """Refuse the JSON chunk `key` when it nests deeper than `MAX_JSON_DEPTH`, before anything parses it."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(
+            f"The {key} metadata nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are read, "
+            "so this image's settings cannot be read."
+        )
 
 
 def settings_of(request: GenerationRequest, model: str) -> FoundSettings:

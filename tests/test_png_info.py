@@ -16,11 +16,13 @@ from pipeline.metadata import JSON_KEY, png_bytes
 from pipeline.png_info import (
     COMFY_PROMPT_KEY,
     COMFY_WORKFLOW_KEY,
+    MAX_JSON_DEPTH,
     NO_PARAMETERS,
     Fitted,
     FoundSettings,
     comfy_settings,
     fit_request,
+    json_depth,
     read_png_info,
 )
 from pipeline.request import GenerationRequest
@@ -159,3 +161,16 @@ def test_an_image_without_parameters_says_so_and_a_broken_file_is_refused():
         read_png_info(b"GIF89a not a png")
     with pytest.raises(RequestError, match="The parameters text is 70,000 characters long"):
         read_png_info(text_png(parameters="a" * 70_000))
+
+
+@pytest.mark.parametrize("key", [JSON_KEY, GRID_KEY, COMFY_PROMPT_KEY, COMFY_WORKFLOW_KEY])
+def test_deeply_nested_json_in_a_chunk_gets_a_clear_message_not_a_recursion_error(key):
+    """Python's JSON parser fails with a RecursionError near a thousand levels; the depth is checked first."""
+    nested = "[" * 10_000 + "]" * 10_000  # within every chunk's length limit
+    with pytest.raises(RequestError, match=rf"The {key} metadata nests 10,000 levels deep; at most {MAX_JSON_DEPTH}"):
+        read_png_info(text_png(**{key: nested}))
+
+
+def test_json_depth_counts_brackets_outside_strings_only():
+    assert json_depth('{"a": [1, {"b": "[[[[\\"["}]}') == 3
+    assert json_depth("[]") == 1 and json_depth("") == 0 and json_depth('"{{{"') == 0
