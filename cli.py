@@ -151,6 +151,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--max-queue-size", "TURBO_STUDIO_MAX_QUEUE_SIZE", str(DEFAULT_MAX_QUEUE_SIZE),
         "waiting requests before new ones are turned away", type=_positive,
     )
+    options.switch(
+        "--mcp", "TURBO_STUDIO_MCP", False,
+        "also serve the generate and compare tools to AI assistants at /gradio_api/mcp/ (MCP)",
+    )
     options.group("studio")
     options.value(
         "--max-seeds", "TURBO_STUDIO_MAX_SEEDS", str(DEFAULT_MAX_SEEDS), "most seeds in one comparison", type=_positive
@@ -181,7 +185,8 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     except ModelLoadError as error:
         parser.error(str(error))
     server = ServerOptions(
-        host=args.host, port=args.port, share=args.share, auth=args.auth, max_queue_size=args.max_queue_size
+        host=args.host, port=args.port, share=args.share, auth=args.auth, max_queue_size=args.max_queue_size,
+        mcp=args.mcp,
     )
     backend = BackendOptions(args.backend, args.replicas, args.min_replicas, args.max_replicas, args.ray_address)
     return AppOptions(load, server, StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir), backend)

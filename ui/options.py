@@ -14,13 +14,14 @@ DEFAULT_MAX_QUEUE_SIZE = 20
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """How the web server listens: address, sharing, password and queue bound."""
+    """How the web server listens: address, sharing, password, queue bound, and the MCP server for agents."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     share: bool = False
     auth: tuple[str, str] | None = None
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    mcp: bool = False
 
 
 @dataclass(frozen=True)

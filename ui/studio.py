@@ -14,6 +14,7 @@ from ui.engine_status import EngineStatus, build_engine_status
 from ui.explore import build_explore, wire_explore
 from ui.footer import footer_text
 from ui.history import wire_history
+from ui.mcp_tools import add_mcp_tools, launch_options
 from ui.options import ServerOptions, StudioOptions
 from ui.prompt_notes import empty_prompt_count, wire_prompt_notes
 from ui.runs import Runner
@@ -93,6 +94,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         ab_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_history(generate.history, send, app)
+        add_mcp_tools(runner, options.max_seeds)
     return app
 
 
@@ -111,5 +113,6 @@ def launch(app: gr.Blocks, server: ServerOptions, concurrency: int = 1, **extra)
         js=(ASSETS / "page.js").read_text(encoding="utf-8"),
         # The page says how long the queue may grow when it is full (Gradio's own message does not).
         head=f'<meta name="turbo-studio-queue-size" content="{server.max_queue_size}">',
+        **launch_options(server.mcp),
         **extra,
     )

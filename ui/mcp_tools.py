@@ -1,0 +1,310 @@
+"""The MCP (Model Context Protocol) tools that AI assistants call, `generate` and `compare`, and the
+MCP server that offers exactly those two, behind the app's login, each call in a session of its own.
+
+The tools are thin typed functions over the page's engine path (`Runner`, `request_from`,
+`plan_comparison`), queued with the page's GPU events. They are API endpoints left out of the API
+docs (`undocumented`), so the documented API stays the page's three endpoints.
+
+Gradio 6.31's MCP server (`gradio.mcp.GradioMCPServer`) needs four fixes here, made by
+`StudioMCPServer`, which the server object becomes at start-up (`launch_options`):
+- every public endpoint becomes a tool: the page's `/generate`, `/compare` and `/compare_seeds`,
+  whose outputs are page state and HTML, would be tools beside these two;
+- it runs every call through one `gradio_client.Client`, one session: Gradio cancels by session and
+  endpoint, so cancelling one agent's call stopped every other running call of that tool;
+- a cancelled or disconnected call left its job running (its slot stayed taken until the end);
+- without a progress token, a tool with two outputs came back as one text, the repr of a tuple.
+And it serves `/gradio_api/mcp/` without the login that `--auth` puts on the page: `LoginRequired`
+refuses a client that has neither the page's login cookie nor the credentials (HTTP Basic).
+"""
+
+import base64
+import binascii
+import contextlib
+import hmac
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import anyio
+import gradio as gr
+from gradio.data_classes import FileData
+from gradio.mcp import GradioMCPServer
+from gradio_client import Client
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
+from pipeline.grid import grid_png
+from pipeline.request import (
+    DEFAULT_GUIDANCE,
+    DEFAULT_SIZE,
+    DEFAULT_STEPS,
+    GenerationRequest,
+)
+from ui.errors import shown_as_toast
+from ui.requests import request_from
+from ui.runs import Runner, SavedBatch, SavedImage
+from ui.stoppable import GPU_QUEUE
+from ui.zerogpu import on_gpu
+
+MCP_PATH = "/gradio_api/mcp"
+# Tool name -> its API endpoint (the page's own endpoints are named `generate` and `compare`).
+TOOL_ENDPOINTS = {"generate": "/mcp_generate", "compare": "/mcp_compare"}
+DEFAULT_SEEDS = "0-3"
+
+# What an agent reads about each parameter (Gradio takes one line per parameter from the docstring).
+PARAMETERS = {
+    "prompt": "what the image shows, in plain words, up to 4000 characters.",
+    "seed": (
+        "0 to 4294967295; the same seed and settings give the same image. Leave it out for a random seed "
+        "(the one used is returned)."
+    ),
+    "seeds": f'the row seeds, e.g. "1, 7, 42" or a range "100-107"; each 0 to 4294967295. Default "{DEFAULT_SEEDS}".',
+    "axis": f'the setting that varies across columns: one of {", ".join(AXES)}. Default "none" (one column).',
+    "axis_values": (
+        'the column values, comma-separated: steps "1, 2, 4, 8"; guidance_scale "0, 1.5, 3"; prompt_sr '
+        '"fox, cat, owl" (the first value must be in the prompt, each value replaces it); variation_strength '
+        '"0, 0.1, 0.2"; variation_seed "1-4". Empty when axis is "none".'
+    ),
+    "negative_prompt": 'what to keep out of the image; used only when guidance_scale is above 1. Default "".',
+    "width": "image width in pixels, a multiple of 16 from 256 to 1536. Default 1024.",
+    "height": "image height in pixels, a multiple of 16 from 256 to 1536. Default 1024.",
+    "steps": "denoising steps, 1 to 12. Default 4, what the model was distilled for.",
+    "guidance_scale": (
+        "classifier-free guidance, 0 to 10. Default 0; above 1 each step takes twice as long and the "
+        "negative prompt is used."
+    ),
+    "variation_seed": "a second seed, 0 to 4294967295, whose noise is mixed in by variation_strength. Default 0.",
+    "variation_strength": "0 to 1. Default 0 (none); 0.1 to 0.3 gives a close variation of the same image.",
+}
+GENERATE_SUMMARY = (
+    "Make one image from a text prompt with Stable Diffusion 3.5 Large Turbo. Returns the PNG and, as JSON "
+    "text, the exact settings it was made with, seed included: the same settings give the same image again. "
+    "About a second on a recent GPU at the default 1024x1024 and 4 steps."
+)
+COMPARE_SUMMARY = (
+    "Make a grid of images of one prompt to compare seeds (rows) and the values of one optional setting "
+    "(columns), returned as one labelled PNG, at most {max_seeds} images (seeds x values) per call, each "
+    "about as long as a generate call. Returns the grid PNG and, as JSON text, every cell's row, column, "
+    "caption and exact settings (seed included), so that generate can make any cell again alone."
+)
+
+
+def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
+    """Register the `generate` and `compare` tools (call inside the app's Blocks).
+
+    Args:
+        runner: the engine and image store the page uses.
+        max_seeds: the most images one comparison may make (`--max-seeds`).
+    """
+
+    def generate(
+        prompt: str,
+        negative_prompt: str = "",
+        seed: int | None = None,
+        width: int = DEFAULT_SIZE,
+        height: int = DEFAULT_SIZE,
+        steps: int = DEFAULT_STEPS,
+        guidance_scale: float = DEFAULT_GUIDANCE,
+        variation_seed: int = 0,
+        variation_strength: float = 0.0,
+    ) -> tuple[FileData, str]:
+        with shown_as_toast():
+            request = request_from(locals(), seed=seed)
+            saved = _last(runner.generate(request, gr.Progress()))
+        return FileData(path=saved.path), json.dumps(_settings(saved.request))
+
+    def compare(
+        prompt: str,
+        seeds: str = DEFAULT_SEEDS,
+        axis: str = NO_AXIS,
+        axis_values: str = "",
+        negative_prompt: str = "",
+        width: int = DEFAULT_SIZE,
+        height: int = DEFAULT_SIZE,
+        steps: int = DEFAULT_STEPS,
+        guidance_scale: float = DEFAULT_GUIDANCE,
+        variation_seed: int = 0,
+        variation_strength: float = 0.0,
+    ) -> tuple[FileData, str]:
+        with shown_as_toast():
+            plan = _plan(locals(), max_seeds)
+            images: list = [None] * len(plan.requests)
+            for frame in runner.compare(plan.requests, gr.Progress()):
+                if isinstance(frame, SavedBatch):
+                    for index, picture in zip(frame.indices, frame.pictures):
+                        images[index] = picture
+            grid = runner.store.save_grid(grid_png(plan, images, runner.engine.info.model))
+        return FileData(path=str(grid)), json.dumps(_cells(plan))
+
+    generate.__doc__ = _docstring(GENERATE_SUMMARY, generate)
+    compare.__doc__ = _docstring(COMPARE_SUMMARY.format(max_seeds=max_seeds), compare)
+    for tool, requests_of in ((generate, _generation_requests), (compare, _comparison_requests(max_seeds))):
+        gr.api(
+            on_gpu(requests_of)(tool),
+            api_name=TOOL_ENDPOINTS[tool.__name__].lstrip("/"),
+            api_visibility="undocumented",
+            concurrency_id=GPU_QUEUE,  # one queue and one set of slots with the page's runs
+        )
+
+
+def _docstring(summary: str, tool: Callable) -> str:
+    """A tool's docstring as Gradio reads it: the summary, then one line per parameter."""
+    names = inspect.signature(tool).parameters
+    return "\n".join([summary, "", "Args:", *(f"    {name}: {PARAMETERS[name]}" for name in names)])
+
+
+def _last(frames) -> SavedImage:
+    """The saved image that ends a generation's frames."""
+    *_, saved = frames
+    return saved
+
+
+def _settings(request: GenerationRequest) -> dict[str, Any]:
+    """A request's settings as an agent reads them back."""
+    return request.to_dict()
+
+
+def _plan(arguments: Mapping[str, Any], max_seeds: int) -> Comparison:
+    """The comparison of a `compare` call's arguments, as the Compare tab plans it."""
+    base = request_from(arguments, seed=0)  # each row sets its seed
+    return plan_comparison(
+        base, arguments["seeds"], arguments["axis"], arguments["axis_values"], max_cells=max_seeds
+    )
+
+
+def _cells(plan: Comparison) -> dict[str, Any]:
+    """The grid's layout and every cell's settings, row by row."""
+    return {
+        "rows": plan.row_labels,
+        "columns": plan.column_labels or ("",),
+        "cells": [
+            {"row": cell.row, "column": cell.column, "caption": cell.caption, **_settings(cell.request)}
+            for cell in plan.cells
+        ],
+    }
+
+
+def _generation_requests(**arguments: Any) -> list[GenerationRequest]:
+    return [request_from(arguments, seed=arguments.get("seed"))]
+
+
+def _comparison_requests(max_seeds: int) -> Callable[..., tuple[GenerationRequest, ...]]:
+    return lambda **arguments: _plan(arguments, max_seeds).requests
+
+
+class StudioMCPServer(GradioMCPServer):
+    """Gradio's MCP server with the fixes that the module's docstring lists."""
+
+    def get_tool_to_endpoint(self) -> dict[str, str]:
+        """Only the two tools (on a Space, Gradio prefixes their names with the Space's)."""
+        return {self.tool_prefix + name: endpoint for name, endpoint in TOOL_ENDPOINTS.items()}
+
+    def _get_or_create_client(self) -> Client:
+        """A client of its own for each call (its own session), logged in as the caller."""
+        request = self.mcp_server.request_context.request
+        return Client(
+            self.local_url,
+            auth=_basic_credentials(request.headers) if request else None,
+            headers={"x-gradio-user": "mcp"},
+            download_files=False,
+            verbose=False,
+            analytics_enabled=False,
+            ssl_verify=False,
+            _skip_components=False,
+        )
+
+    async def _execute_tool_without_progress(self, job: Any) -> list[Any]:
+        """Every output of the call, as a list; a cancelled call cancels its job."""
+        with _cancelled_with(job):
+            result = await anyio.to_thread.run_sync(job.result, abandon_on_cancel=True)
+        return list(result) if isinstance(result, tuple) else [result]
+
+    async def _execute_tool_with_progress(self, job: Any, progress_token: str | int) -> Any:
+        """Gradio's, with the job cancelled when the call is."""
+        with _cancelled_with(job):
+            return await super()._execute_tool_with_progress(job, progress_token)
+
+
+@contextlib.contextmanager
+def _cancelled_with(job: Any):
+    """Cancel the gradio_client `job` (freeing its queue slot) when the MCP call is cancelled."""
+    try:
+        yield
+    except anyio.get_cancelled_exc_class():
+        job.cancel()
+        raise
+
+
+def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The user and password of an `Authorization: Basic` header, if any."""
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if colon else None
+
+
+class LoginRequired:
+    """ASGI middleware: with a login set (`--auth`), the MCP routes answer 401 to a client that has
+    neither the page's login cookie nor the credentials in an `Authorization: Basic` header."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(MCP_PATH) and not _logged_in(Request(scope)):
+            refusal = PlainTextResponse(
+                "Log in first: this server requires a login. Send the user and password as HTTP Basic "
+                "authentication (an Authorization: Basic header).",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="Turbo Studio"'},
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _logged_in(request: Request) -> bool:
+    app = request.scope["app"]  # Gradio's App, which holds the logins
+    if app.auth is None:
+        return True
+    token = request.cookies.get(f"access-token-{app.cookie_id}") or request.cookies.get(
+        f"access-token-unsecure-{app.cookie_id}"
+    )
+    if token in app.tokens:
+        return True
+    credentials = _basic_credentials(request.headers)
+    if credentials is None or callable(app.auth):
+        return False
+    user, password = credentials
+    return user in app.auth and hmac.compare_digest(password.encode(), app.auth[user].encode())
+
+
+@contextlib.asynccontextmanager
+async def _studio_server(app: Any) -> AsyncIterator[None]:
+    """At start-up, before the first request: Gradio's MCP server object becomes a `StudioMCPServer`
+    (Gradio builds it inside `launch`, from its own class) and lists only the two tools."""
+    server = app.get_blocks().mcp_server_obj
+    if server is not None:
+        server.__class__ = StudioMCPServer
+        # Gradio lists the tools of the documented API; these are undocumented endpoints.
+        server.api_info = app.get_blocks().get_api_info(all_endpoints=True)
+        server.tool_to_endpoint = server.get_tool_to_endpoint()
+    yield
+
+
+def launch_options(enabled: bool) -> dict[str, Any]:
+    """The keyword arguments of `Blocks.launch` that serve the tools over MCP, or leave it off."""
+    if not enabled:
+        return {"mcp_server": False}
+    return {
+        "mcp_server": True,
+        "app_kwargs": {"lifespan": _studio_server, "middleware": [Middleware(LoginRequired)]},
+    }
