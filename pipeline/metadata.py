@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +36,11 @@ INFOTEXT_KEY = "parameters"
 JSON_KEY = "turbo_studio"
 # Two full prompts and a long parameter line from another tool fit many times over.
 MAX_TEXT_CHARS = 65_536
+# JSON chunks nest a few levels (a ComfyUI workflow under ten); Python's parser recurses once per
+# level and fails near a thousand with a RecursionError, so deeper text is refused before parsing.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 BinarySource = str | os.PathLike | bytes | bytearray | memoryview
 Source = BinarySource | Image.Image
@@ -241,6 +247,7 @@ def _number(key: str, text: str, convert: Callable[[str], int | float]) -> int |
 def _request_from_json(text: str) -> tuple[GenerationRequest, str]:
     """The request and model label of a `turbo_studio` chunk."""
     check_text_length(JSON_KEY, text)
+    check_json_depth(JSON_KEY, text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -258,6 +265,22 @@ def check_text_length(key: str, text: str, limit: int = MAX_TEXT_CHARS) -> None:
     """Refuse the text chunk `key` when it is longer than `limit` characters, before parsing it."""
     if len(text) > limit:
         raise RequestError(f"The {key} text is {len(text):,} characters long; at most {limit:,} are read.")
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of JSON `text` nest (brackets inside strings do not count)."""
+    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(1 if bracket in "[{" else -1 for bracket in brackets), default=0)
+
+
+def check_json_depth(key: str, text: str) -> None:
+    """Refuse the JSON chunk `key` when it nests deeper than `MAX_JSON_DEPTH`, before anything parses it."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(
+            f"The {key} metadata nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are read, "
+            "so this image's settings cannot be read."
+        )
 
 
 def _text_chunk(key: str, text: str) -> bytes:

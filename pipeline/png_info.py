@@ -9,10 +9,8 @@ then brings them within those limits and says, value by value, what it changed o
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 from pipeline.errors import RequestError
 from pipeline.grid import GRID_KEY, GridFile, read_grid
@@ -21,6 +19,7 @@ from pipeline.metadata import (
     JSON_KEY,
     MAX_TEXT_CHARS,
     Source,
+    check_json_depth,
     check_text_length,
     format_infotext,
     read_request,
@@ -73,12 +72,7 @@ NO_PARAMETERS = (
 _QUIET_KEYS = frozenset({"Grid"})
 # ComfyUI graphs are followed this many links deep from the sampler.
 _MAX_HOPS = 12
-# JSON chunks nest a few levels (a ComfyUI workflow under ten); Python's parser recurses once per
-# level and fails near a thousand with a RecursionError, so deeper text is refused before parsing.
-MAX_JSON_DEPTH = 64
 _JSON_CHUNKS = (JSON_KEY, GRID_KEY, COMFY_PROMPT_KEY, COMFY_WORKFLOW_KEY)
-_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
-_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 @dataclass(frozen=True)
@@ -150,22 +144,6 @@ def read_png_info(source: Source) -> PngInfo:
     if settings is None and grid is None and not notes:
         notes.append(NO_PARAMETERS)
     return PngInfo(chunks, settings, grid, tuple(notes))
-
-
-def json_depth(text: str) -> int:
-    """How deep the arrays and objects of JSON `text` nest (brackets inside strings do not count)."""
-    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(1 if bracket in "[{" else -1 for bracket in brackets), default=0)
-
-
-def check_json_depth(key: str, text: str) -> None:
-    """Refuse the JSON chunk `key` when it nests deeper than `MAX_JSON_DEPTH`, before anything parses it."""
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise RequestError(
-            f"The {key} metadata nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are read, "
-            "so this image's settings cannot be read."
-        )
 
 
 def settings_of(request: GenerationRequest, model: str) -> FoundSettings:

@@ -12,17 +12,15 @@ from helpers.bad_inputs import text_png
 from pipeline.comparison import plan_comparison
 from pipeline.errors import RequestError
 from pipeline.grid import GRID_KEY, grid_png
-from pipeline.metadata import JSON_KEY, png_bytes
+from pipeline.metadata import JSON_KEY, MAX_JSON_DEPTH, json_depth, png_bytes
 from pipeline.png_info import (
     COMFY_PROMPT_KEY,
     COMFY_WORKFLOW_KEY,
-    MAX_JSON_DEPTH,
     NO_PARAMETERS,
     Fitted,
     FoundSettings,
     comfy_settings,
     fit_request,
-    json_depth,
     read_png_info,
 )
 from pipeline.request import GenerationRequest
