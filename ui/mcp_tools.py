@@ -20,10 +20,11 @@ refuses a client that has neither the page's login cookie nor the credentials (H
 import base64
 import binascii
 import contextlib
+import contextvars
 import hmac
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -34,7 +35,7 @@ from gradio_client import Client
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.grid import grid_png
@@ -54,6 +55,8 @@ MCP_PATH = "/gradio_api/mcp"
 # Tool name -> its API endpoint (the page's own endpoints are named `generate` and `compare`).
 TOOL_ENDPOINTS = {"generate": "/mcp_generate", "compare": "/mcp_compare"}
 DEFAULT_SEEDS = "0-3"
+# Set when the client of the MCP request being served disconnects (see `Guard`).
+_DISCONNECTED: contextvars.ContextVar[anyio.Event | None] = contextvars.ContextVar("mcp_disconnected", default=None)
 
 # What an agent reads about each parameter (Gradio takes one line per parameter from the docstring).
 PARAMETERS = {
@@ -101,6 +104,9 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         max_seeds: the most images one comparison may make (`--max-seeds`).
     """
 
+    # Generators, as the page's handlers are: Gradio stops a cancelled run only where it yields
+    # (between steps). Gradio reads the outputs from the return annotation: the PNG and a text, the
+    # step while running (MCP clients get the last values only).
     def generate(
         prompt: str,
         negative_prompt: str = "",
@@ -113,9 +119,12 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         variation_strength: float = 0.0,
     ) -> tuple[FileData, str]:
         with shown_as_toast():
-            request = request_from(locals(), seed=seed)
-            saved = _last(runner.generate(request, gr.Progress()))
-        return FileData(path=saved.path), json.dumps(_settings(saved.request))
+            request = request_from(locals())
+            for frame in runner.generate(request, gr.Progress()):
+                if isinstance(frame, SavedImage):
+                    yield FileData(path=frame.path), json.dumps(_settings(frame.request))
+                else:
+                    yield None, frame.text
 
     def compare(
         prompt: str,
@@ -137,8 +146,10 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
                 if isinstance(frame, SavedBatch):
                     for index, picture in zip(frame.indices, frame.pictures):
                         images[index] = picture
+                else:
+                    yield None, frame.text
             grid = runner.store.save_grid(grid_png(plan, images, runner.engine.info.model))
-        return FileData(path=str(grid)), json.dumps(_cells(plan))
+            yield FileData(path=str(grid)), json.dumps(_cells(plan))
 
     generate.__doc__ = _docstring(GENERATE_SUMMARY, generate)
     compare.__doc__ = _docstring(COMPARE_SUMMARY.format(max_seeds=max_seeds), compare)
@@ -155,12 +166,6 @@ def _docstring(summary: str, tool: Callable) -> str:
     """A tool's docstring as Gradio reads it: the summary, then one line per parameter."""
     names = inspect.signature(tool).parameters
     return "\n".join([summary, "", "Args:", *(f"    {name}: {PARAMETERS[name]}" for name in names)])
-
-
-def _last(frames) -> SavedImage:
-    """The saved image that ends a generation's frames."""
-    *_, saved = frames
-    return saved
 
 
 def _settings(request: GenerationRequest) -> dict[str, Any]:
@@ -218,25 +223,44 @@ class StudioMCPServer(GradioMCPServer):
         )
 
     async def _execute_tool_without_progress(self, job: Any) -> list[Any]:
-        """Every output of the call, as a list; a cancelled call cancels its job."""
-        with _cancelled_with(job):
-            result = await anyio.to_thread.run_sync(job.result, abandon_on_cancel=True)
+        """Every output of the call, as a list (Gradio's gave a tool of two outputs as one text)."""
+        result = await _unless_disconnected(job, lambda: anyio.to_thread.run_sync(job.result, abandon_on_cancel=True))
         return list(result) if isinstance(result, tuple) else [result]
 
     async def _execute_tool_with_progress(self, job: Any, progress_token: str | int) -> Any:
-        """Gradio's, with the job cancelled when the call is."""
-        with _cancelled_with(job):
-            return await super()._execute_tool_with_progress(job, progress_token)
+        """Gradio's, stopped when the caller disconnects."""
+        return await _unless_disconnected(job, lambda: super(StudioMCPServer, self)._execute_tool_with_progress(
+            job, progress_token
+        ))
 
 
-@contextlib.contextmanager
-def _cancelled_with(job: Any):
-    """Cancel the gradio_client `job` (freeing its queue slot) when the MCP call is cancelled."""
-    try:
-        yield
-    except anyio.get_cancelled_exc_class():
+async def _unless_disconnected(job: Any, run: Callable[[], Awaitable[Any]]) -> Any:
+    """`run()`'s result; if the caller disconnects first (`Guard` sees it), the gradio_client `job`
+    is cancelled, which frees its queue slot, and the call ends in an error.
+
+    Gradio's MCP server is stateless: a cancel notification arrives on a request of its own and
+    cannot reach the call, and a call whose caller has gone runs to its end; so a closed
+    connection is what stops it."""
+    disconnected = _DISCONNECTED.get() or anyio.Event()  # outside `Guard`: never set
+    outcome: dict[str, Any] = {}
+
+    async def running(scope: anyio.CancelScope) -> None:
+        try:
+            outcome["result"] = await run()
+        except Exception as error:  # noqa: BLE001 (raised below as itself, not inside an exception group)
+            outcome["error"] = error
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(running, group.cancel_scope)
+        await disconnected.wait()
         job.cancel()
-        raise
+        group.cancel_scope.cancel()
+    if "error" in outcome:
+        raise outcome["error"]
+    if "result" not in outcome:
+        raise ConnectionError("The MCP client disconnected; its run was stopped.")
+    return outcome["result"]
 
 
 def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
@@ -251,15 +275,19 @@ def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
-class LoginRequired:
-    """ASGI middleware: with a login set (`--auth`), the MCP routes answer 401 to a client that has
-    neither the page's login cookie nor the credentials in an `Authorization: Basic` header."""
+class Guard:
+    """ASGI middleware on the MCP routes: with a login set (`--auth`), a 401 for a client that has
+    neither the page's login cookie nor the credentials in an `Authorization: Basic` header; and,
+    for `_unless_disconnected`, an event set when the client disconnects."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(MCP_PATH) and not _logged_in(Request(scope)):
+        if scope["type"] != "http" or not scope["path"].startswith(MCP_PATH):
+            await self.app(scope, receive, send)
+            return
+        if not _logged_in(Request(scope)):
             refusal = PlainTextResponse(
                 "Log in first: this server requires a login. Send the user and password as HTTP Basic "
                 "authentication (an Authorization: Basic header).",
@@ -268,7 +296,17 @@ class LoginRequired:
             )
             await refusal(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        disconnected = anyio.Event()
+        # The MCP server runs the call in a task started from this request, which copies this context.
+        _DISCONNECTED.set(disconnected)
+
+        async def watched() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+            return message
+
+        await self.app(scope, watched, send)
 
 
 def _logged_in(request: Request) -> bool:
@@ -306,5 +344,5 @@ def launch_options(enabled: bool) -> dict[str, Any]:
         return {"mcp_server": False}
     return {
         "mcp_server": True,
-        "app_kwargs": {"lifespan": _studio_server, "middleware": [Middleware(LoginRequired)]},
+        "app_kwargs": {"lifespan": _studio_server, "middleware": [Middleware(Guard)]},
     }
