@@ -401,7 +401,7 @@ class Engine:
             images=[GeneratedImage(image, request, self.info.model) for image, request in zip(images, batch)],
             elapsed=time.perf_counter() - started,
             indices=job.indices,
-            warnings=list(positive.dropped_words),
+            dropped=positive.dropped_words,
         )
 
 

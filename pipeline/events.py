@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PIL import Image
 
 from pipeline.request import GenerationRequest
+from pipeline.tokens import DroppedWords
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,15 @@ class GeneratedImage:
 @dataclass(frozen=True)
 class Finished:
     """A batch is done: its images, the time taken, their positions in the requests given to the
-    engine (as `Preview.indices`), and the prompt words that were dropped."""
+    engine (as `Preview.indices`), and the prompt words each text encoder dropped (found when the
+    prompt was encoded, so nobody needs to tokenise it again)."""
 
     images: list[GeneratedImage]
     elapsed: float
     indices: tuple[int, ...]
-    warnings: list[str] = field(default_factory=list)
+    dropped: tuple[DroppedWords, ...] = ()
+
+    @property
+    def warnings(self) -> list[str]:
+        """The dropped words as sentences, e.g. "CLIP reads 77 tokens and ignored: ..."."""
+        return [str(words) for words in self.dropped]

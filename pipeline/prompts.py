@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import StableDiffusion3Pipeline
 
-from pipeline.tokens import TokenCounter
+from pipeline.tokens import DroppedWords, TokenCounter
 
 DEFAULT_CACHE_SIZE = 32
 
@@ -21,7 +21,7 @@ class TextEmbedding:
 
     tokens: torch.Tensor
     pooled: torch.Tensor
-    dropped_words: tuple[str, ...] = ()
+    dropped_words: tuple[DroppedWords, ...] = ()
 
 
 class PromptEncoder:
@@ -59,7 +59,7 @@ class PromptEncoder:
                 do_classifier_free_guidance=False,
                 max_sequence_length=max_sequence_length,
             )
-        dropped = tuple(str(words) for words in self.tokens.dropped(text, max_sequence_length))
+        dropped = tuple(self.tokens.dropped(text, max_sequence_length))
         embedding = TextEmbedding(tokens, pooled, dropped)
         with self._lock:
             self.misses += 1

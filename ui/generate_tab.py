@@ -101,7 +101,7 @@ def wire_generate_tab(
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
                     status = finished_status(frame, time.perf_counter() - started)
-                    note = dropped_note(tokens.dropped(request.prompt, request.max_sequence_length))
+                    note = dropped_note(frame.dropped)  # found by the engine as it encoded the prompt
                     yield frame.path, request.seed, request.seed, status, frame, None, note, request
                 else:
                     status = status_progress(frame)

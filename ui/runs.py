@@ -10,16 +10,19 @@ from PIL import Image
 
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from pipeline.tokens import DroppedWords
 from ui.progress import RunProgress, Step
 from ui.store import ImageStore
 
 
 @dataclass(frozen=True)
 class SavedImage:
-    """A finished image: the PNG written with its parameters, and the request that made it."""
+    """A finished image: the PNG written with its parameters, the request that made it, and the
+    words of its prompt that a text encoder dropped (from the engine: no second tokenisation)."""
 
     path: str
     request: GenerationRequest
+    dropped: tuple[DroppedWords, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,5 +74,5 @@ class Runner:
                 yield tracker.preview(event)
                 continue
             tracker.finished(event)
-            images = [SavedImage(str(self.store.save(image)), image.request) for image in event.images]
+            images = [SavedImage(str(self.store.save(image)), image.request, event.dropped) for image in event.images]
             yield SavedBatch(event.indices, images, [image.image for image in event.images])
