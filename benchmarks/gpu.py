@@ -1,11 +1,16 @@
 """GPU benchmark: SD3.5 Large (Turbo) at 1024², 4 steps, guidance 0, for each memory mode and option.
 
-    python benchmarks/gpu.py                          # CUDA: the random full-size SD3.5 Large
+    python benchmarks/gpu.py --all                    # the prepared run (~8 min on one H100/H200), see ALL
     python benchmarks/gpu.py --model stabilityai/stable-diffusion-3.5-large-turbo   # real weights
     python benchmarks/gpu.py --modes gpu,no-t5,compile --batches 1,4   # a subset; rows merge into gpu.json
-    python benchmarks/gpu.py --smoke                  # tiny SD3 at 256², seconds: the same code, for CI
+    python benchmarks/gpu.py --all --dry-run          # tiny SD3 at 256² on the CPU: the same code, for CI
 
-For every mode (gpu, no-t5, model-offload, nf4, nf4-no-t5, int8, fp8, compile, fp8-compile) and batch size: the
+`--all` measures bf16 eager, bf16 `--compile` (regional) at batch 1 and 4, fp8 + `--compile` at batch 1
+and 4 and `--no-t5`, each beside bare diffusers; a fresh process's start with `--compile` on an empty
+compile cache and again on the cache it left; and `/generate` as the page runs it through `app.py`
+(bf16 and fp8, compiled). It prints the issue's targets beside the figures (`TARGETS`).
+
+For every mode (gpu, no-t5, model-offload, nf4, nf4-no-t5, int8, compile, fp8-compile) and batch size: the
 time per image split into text encoding, the 4 transformer steps, the VAE decode and the
 conversion to PIL (CUDA events at the phase boundaries, one synchronisation per run); the same
 request through the engine, previews off and on; peak VRAM (`torch.cuda.max_memory_allocated`,
@@ -16,7 +21,8 @@ The random model is built on the GPU (never materialised on the CPU) and saved o
 $TURBO_STUDIO_LARGE_DIR (default ~/.cache/turbo-studio/sd35-large-random, ~27 GB), so that each
 mode loads it exactly as it would load the real weights. On a GPU the results go to
 benchmarks/results/gpu.json and gpu.md (rows of earlier runs on the same GPU and model are kept);
---smoke writes to a temporary folder, or --output, and never touches them.
+--dry-run writes to a temporary folder, or --output, and never touches them. Any part that fails
+becomes a row saying why, and the rest go on.
 """
 
 import argparse
@@ -25,6 +31,7 @@ import importlib.util
 import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +65,7 @@ class Mode:
     cuda_only: bool = False
     seconds_target: float | None = None  # per image, through the engine with previews
     memory_target_gb: float | None = None
+    all_batches: tuple[int, ...] = ()  # the batch sizes `--all` runs (none: not in `--all`)
 
     def skip_reason(self, cuda: bool) -> str | None:
         """Why this mode cannot run here, or None."""
@@ -76,18 +84,25 @@ class Mode:
 MODES = {
     mode.name: mode
     for mode in (
-        Mode("gpu", seconds_target=0.7, memory_target_gb=32),
-        Mode("no-t5", {"text_encoder_3": False}, memory_target_gb=21),
+        Mode("gpu", memory_target_gb=32, all_batches=(1,)),
+        Mode("no-t5", {"text_encoder_3": False}, memory_target_gb=21, all_batches=(1,)),
         Mode("model-offload", {"memory_mode": "model-offload"}, cuda_only=True),
         Mode("nf4", {"quantization": "nf4"}, package="bitsandbytes", cuda_only=True),
         Mode("nf4-no-t5", {"quantization": "nf4", "text_encoder_3": False}, package="bitsandbytes", cuda_only=True,
              memory_target_gb=14),
         Mode("int8", {"quantization": "int8"}, package="torchao"),
-        Mode("fp8", {"quantization": "fp8"}, package="torchao", cuda_only=True),
-        Mode("compile", {"compile": True}, package="triton", cuda_only=True, seconds_target=0.45),
-        Mode("fp8-compile", {"quantization": "fp8", "compile": True}, package="torchao", cuda_only=True),
+        Mode("compile", {"compile": True}, seconds_target=0.35, memory_target_gb=32, all_batches=(1, 4)),
+        Mode("fp8-compile", {"quantization": "fp8", "compile": True}, package="torchao", cuda_only=True,
+             seconds_target=0.28, all_batches=(1, 4)),
     )
 }
+ALL = tuple(name for name, mode in MODES.items() if mode.all_batches)
+# The issue's targets on an H100/H200 (issue 17 §2), printed beside the figures.
+ENGINE_OVER_BARE_MS = 10
+SERVED_TARGETS_S = {"compile": 0.35, "fp8-compile": 0.28}
+PEAK_WITH_T5_GB = 32
+WARM_START_S = 20
+SERVED_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,9 @@ class Settings:
     modes: tuple[str, ...]
     output: Path
     peak_tflops: float | None
-    smoke: bool
+    dry_run: bool
+    all: bool = False
+    compile_cache: Path = Path(tempfile.gettempdir()) / "turbo-studio-gpu-compile"
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -270,21 +287,24 @@ def measure_batch(pipe, info, batch: int, settings: Settings, cuda: bool) -> dic
 def measure_mode(mode: Mode, folder: Path, settings: Settings, cuda: bool, floor: Floor) -> list[dict]:
     """Load `mode` with the app's loader and measure every batch size; a row per batch, failures included."""
     base = {"mode": mode.name}
+    batches = settings.batches
+    if settings.all:  # the prepared run's batches; a dry run's batch of 4 becomes 2 (tiny, CPU)
+        batches = tuple(min(batch, 2) for batch in mode.all_batches) if settings.dry_run else mode.all_batches
     reason = mode.skip_reason(cuda)
     if reason:
-        return [{**base, "batch": batch, "status": reason} for batch in settings.batches]
+        return [{**base, "batch": batch, "status": reason} for batch in batches]
     free_memory()
     started = time.perf_counter()
     try:
         pipe, info = load_pipeline(mode.load_options(folder, cuda))
     except Exception as error:  # noqa: BLE001 - a mode that cannot load is a result, not a crash
-        return [{**base, "batch": batch, "status": f"failed to load: {_describe(error)}"} for batch in settings.batches]
+        return [{**base, "batch": batch, "status": f"failed to load: {_describe(error)}"} for batch in batches]
     base.update(
         memory_mode=info.memory_mode, dtype=info.dtype, load_s=time.perf_counter() - started,
         weights_gb=torch.cuda.memory_allocated() / GB if cuda else None,
     )
     rows = []
-    for batch in settings.batches:
+    for batch in batches:
         try:
             measured = measure_batch(pipe, info, batch, settings, cuda)
             row = with_judgement({**base, "batch": batch, "status": "ok", **measured}, mode, floor)
@@ -305,6 +325,7 @@ def _describe(error: BaseException) -> str:
 def with_judgement(row: dict, mode: Mode, floor: Floor) -> dict:
     """Add the compile time, the multiple of the floor and whether the mode's targets are met."""
     row["compile_s"] = row["first_call_extra_s"] if mode.options.get("compile") else None
+    row["engine_over_bare_ms"] = (row["engine_previews_s"] - row["per_image_s"]) * 1e3
     row["x_floor"] = row["engine_previews_s"] / floor.seconds if floor.seconds else None
     targets = {}
     if mode.seconds_target is not None:
@@ -324,7 +345,7 @@ def merge_rows(previous: dict | None, document: dict) -> list[dict]:
     same = previous and all(previous.get(key) == document[key] for key in ("device", "model", "size"))
     if same:
         done = {(row["mode"], row["batch"]) for row in rows}
-        rows += [row for row in previous["results"] if (row["mode"], row["batch"]) not in done]
+        rows += [row for row in previous["results"] if (row["mode"], row["batch"]) not in done and row["mode"] in MODES]
     order = list(MODES)
     return sorted(rows, key=lambda row: (order.index(row["mode"]), row["batch"]))
 
@@ -335,7 +356,7 @@ def _ms(value: float | None) -> str:
 
 def _cells(row: dict) -> list[str]:
     if row["status"] != "ok":
-        return [row["mode"], str(row["batch"]), *[""] * 10, row["status"]]
+        return [row["mode"], str(row["batch"]), *[""] * 11, row["status"]]
     targets = ", ".join(
         f"{target.replace('<=', '≤')}: {'yes' if met else '**no**'}" for target, met in row["targets"].items()
     )
@@ -347,6 +368,7 @@ def _cells(row: dict) -> list[str]:
     return [
         row["mode"], str(row["batch"]), *(_ms(row[f"{phase}_s"]) for phase in PHASES),
         f"{row['per_image_s']:.3f}", f"{row['engine_s']:.3f} / {row['engine_previews_s']:.3f}",
+        f"{row.get('engine_over_bare_ms', float('nan')):+.0f}",
         "" if row["x_floor"] is None else f"{row['x_floor']:.2f}×",
         "" if row["peak_gb"] is None else f"{row['peak_gb']:.1f}", _ms(row["png_s"]), targets, "; ".join(notes),
     ]
@@ -356,7 +378,7 @@ def markdown(document: dict) -> str:
     """The results as markdown: what ran where, the floor's arithmetic, and the table."""
     header = [
         "Mode", "Batch", "Text ms", "4 steps ms", "VAE decode ms", "To PIL ms", "Diffusers s",
-        "Engine s (off / previews)",
+        "Engine s (off / previews)", "Engine − bare ms",
         "× floor", "Peak GB", "PNG ms", "Targets", "Notes",
     ]
     floor = "\n".join(document["floor"]["arithmetic"])
@@ -371,7 +393,17 @@ def markdown(document: dict) -> str:
         "× floor and the targets use the engine with previews. Peak: `torch.cuda.max_memory_allocated` in GB (10⁹ B). "
         "PNG: the app's PNG encoding (with metadata) of one finished image on this machine's CPU, after generation.\n\n"
         f"```\n{floor}\n```\n\n" + common.markdown_table(header, [_cells(row) for row in document["results"]]) + "\n"
+        + _targets_markdown(document)
     )
+
+
+def _targets_markdown(document: dict) -> str:
+    """The targets table of an `--all` run: each target beside its figure."""
+    if "start" not in document:
+        return ""
+    figures = target_figures(document)
+    table = common.markdown_table(["#", "Figure", "Measured", "Target", "Met", "Note"], [f.cells() for f in figures])
+    return f"\n### Targets (issue 17, on an H100/H200)\n\n{table}\n"
 
 
 def write_results(document: dict, output: Path) -> None:
@@ -385,39 +417,155 @@ def write_results(document: dict, output: Path) -> None:
     print(f"Results written to {json_path} and {output / 'gpu.md'}", file=sys.stderr)
 
 
+# --- start and serving with --compile ----------------------------------------------------
+
+
+def start_seconds(folder: Path, options: dict, cache: Path, size: int) -> dict:
+    """A fresh process: seconds from its start to a warmed-up engine (imports, load, compile at `size`), and
+    the compile-cache counters; `cache` is its TORCHINDUCTOR_CACHE_DIR."""
+    spawned = time.time()
+    command = [sys.executable, __file__, "--start-child", str(folder), json.dumps(options), str(size), str(spawned)]
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"exit {finished.returncode}: {finished.stderr.strip().splitlines()[-1:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def _start_child(folder: str, options: str, size: int, spawned: float) -> dict:
+    from torch._dynamo.utils import counters
+
+    engine = Engine.load(LoadOptions(model=folder, warmup=False, preview_decoder="", **json.loads(options)))
+    engine.generate_images(common.make_request(size, "warm-up"))
+    ready = time.time()
+    return {"start_s": ready - spawned, "cache_hits": counters["inductor"]["fxgraph_cache_hit"],
+            "cache_misses": counters["inductor"]["fxgraph_cache_miss"]}
+
+
+def measure_start(folder: Path, settings: Settings, cuda: bool) -> dict:
+    """Cold start with --compile (empty compile cache) and warm start (the cache the cold one left)."""
+    options = {"memory_mode": "gpu" if cuda else "auto", "compile": True}
+    result = {"cache": str(settings.compile_cache)}
+    for name in ("cold", "warm"):
+        try:
+            result[name] = {"status": "ok", **start_seconds(folder, options, settings.compile_cache, settings.size)}
+        except Exception as error:  # noqa: BLE001 - reported, the run goes on
+            result[name] = {"status": f"failed: {_describe(error)}"}
+    return result
+
+
+def measure_served(folder: Path, settings: Settings, cuda: bool) -> dict:
+    """Seconds per `/generate` as the page runs it (queue protocol, final PNG fetched) through `app.py`
+    started with --compile, bf16 and fp8; medians of `SERVED_REPEATS` after one, a new prompt each."""
+    rows = {}
+    for name in SERVED_TARGETS_S:
+        reason = MODES[name].skip_reason(cuda) or _missing("gradio", "httpx")
+        try:
+            served = {} if reason else _serve(MODES[name], folder, settings, cuda)
+            rows[name] = {"status": reason or "ok", **served}
+        except Exception as error:  # noqa: BLE001 - reported, the run goes on
+            rows[name] = {"status": f"failed: {_describe(error)}"}
+    return rows
+
+
+def _missing(*packages: str) -> str | None:
+    missing = [package for package in packages if importlib.util.find_spec(package) is None]
+    return f"skipped: pip install {' '.join(missing)} (-r requirements.txt)" if missing else None
+
+
+def _serve(mode: Mode, folder: Path, settings: Settings, cuda: bool) -> dict:
+    import httpx
+
+    from benchmarks.server_cpu import generate_arguments, page_generate
+    from harness.local_processes import serve_app
+    from harness.page_protocol import dependency, new_session
+
+    args = ["--model", str(folder), "--warmup", "--memory-mode", "gpu" if cuda else "auto"]
+    args += ["--compile"] + (["--quantization", mode.options["quantization"]] if "quantization" in mode.options else [])
+    environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(settings.compile_cache)}
+    prompts, started = common.FreshPrompts(), time.perf_counter()
+    with tempfile.TemporaryDirectory() as logs, serve_app(args, Path(logs) / "app.log", environment) as app, \
+            httpx.Client() as http:
+        start_s = time.perf_counter() - started
+        event, session = dependency(app.url, "generate", http), new_session()
+        timings = []
+        for _ in range(SERVED_REPEATS + 1):
+            values = list(generate_arguments(settings.size, prompt=prompts()).values())[: len(event["inputs"])]
+            began = time.perf_counter()
+            page_generate(app.url, http, event["id"], values, session)
+            timings.append(time.perf_counter() - began)
+    return {"served_s": common.median(timings[1:]), "app_start_s": start_s, "runs": SERVED_REPEATS}
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def target_figures(document: dict) -> list[common.Figure]:
+    """The issue's targets beside what was measured (n/a, with the reason, where a part did not run)."""
+    ok = [row for row in document["results"] if row["status"] == "ok"]
+    figures = []
+    for row in ok:
+        figures.append(common.Figure(f"{row['mode']} b{row['batch']}", "engine − bare, per image",
+                                     row["engine_over_bare_ms"], "ms", f"<= {ENGINE_OVER_BARE_MS}"))
+    for name, target in SERVED_TARGETS_S.items():
+        served = document.get("served", {}).get(name, {"status": "not run"})
+        figures.append(common.Figure(f"served {name}", f"/generate as the page runs it, {name}",
+                                     served.get("served_s"), "s", f"<= {target}", _why(served)))
+    peak = next((row["peak_gb"] for row in ok if row["mode"] == "gpu" and row["peak_gb"] is not None), None)
+    figures.append(common.Figure("peak", "peak memory with T5, bf16 eager", peak, "GB", f"<= {PEAK_WITH_T5_GB}",
+                                 "" if peak is not None else "not available: no CUDA or the gpu mode failed"))
+    start = document.get("start", {})
+    for name in ("cold", "warm"):
+        run = start.get(name, {"status": "not run"})
+        figures.append(common.Figure(f"start {name}", f"{name} start with --compile, process to warmed up",
+                                     run.get("start_s"), "s", f"<= {WARM_START_S}" if name == "warm" else "",
+                                     _why(run) or f"{run['cache_hits']} cache hits, {run['cache_misses']} misses"))
+    return figures
+
+
+def _why(part: dict) -> str:
+    return "" if part.get("status") == "ok" else f"not available: {part.get('status')}"
+
+
 # --- the command line -----------------------------------------------------------------------
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="the tiny SD3 at 256², 2 runs, batches 1 and 2 (CI)")
+    parser.add_argument("--all", action="store_true", help=f"the prepared run: modes {', '.join(ALL)} at their "
+                        "batches, start with --compile (cold, warm) and /generate through app.py")
+    parser.add_argument("--dry-run", action="store_true", help="the tiny SD3 at 256² on this machine (CPU is fine), "
+                        "1 run, batches 1 and 2, results in a temporary folder: the same code, for CI")
     parser.add_argument(
-        "--model", help=f"hub id or folder of real weights (default: {RANDOM_LARGE}; tiny with --smoke)"
+        "--model", help=f"hub id or folder of real weights (default: {RANDOM_LARGE}; tiny with --dry-run)"
     )
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, from: {', '.join(MODES)}")
-    parser.add_argument("--batches", help="comma-separated batch sizes (default 1,4; smoke 1,2)")
-    parser.add_argument("--repeats", type=int, help="timed runs per configuration (default 3; smoke 2)")
-    parser.add_argument("--size", type=int, help="image size (default 1024; smoke 256)")
+    parser.add_argument("--modes", help=f"comma-separated, from: {', '.join(MODES)} (default: all; --all: {ALL})")
+    parser.add_argument("--batches", help="comma-separated batch sizes (default 1,4; dry run 1,2)")
+    parser.add_argument("--repeats", type=int, help="timed runs per configuration (default 3; dry run 1)")
+    parser.add_argument("--size", type=int, help="image size (default 1024; dry run 256)")
     parser.add_argument("--output", type=Path, help="folder for gpu.json and gpu.md (default: benchmarks/results on a "
-                        "GPU, a temporary folder with --smoke)")
+                        "GPU, a temporary folder with --dry-run)")
     parser.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak, when it is not in flops.py")
     args = parser.parse_args(argv)
-    modes = tuple(name.strip() for name in args.modes.split(",") if name.strip())
+    chosen = args.modes or ",".join(ALL if args.all else MODES)
+    modes = tuple(name.strip() for name in chosen.split(",") if name.strip())
     unknown = [name for name in modes if name not in MODES]
     if unknown:
         parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    if not args.smoke and not torch.cuda.is_available():
-        parser.error("no CUDA GPU here: run `python benchmarks/gpu.py --smoke` for the CPU smoke run")
-    output = args.output or (Path(tempfile.mkdtemp(prefix="turbo-studio-gpu-smoke-")) if args.smoke else common.RESULTS)
+    if not args.dry_run and not torch.cuda.is_available():
+        parser.error("no CUDA GPU here: run `python benchmarks/gpu.py --all --dry-run` for the CPU dry run")
+    scratch = Path(tempfile.mkdtemp(prefix="turbo-studio-gpu-"))
     return Settings(
-        model=args.model or ("tiny" if args.smoke else RANDOM_LARGE),
-        size=args.size or (256 if args.smoke else 1024),
-        batches=tuple(int(batch) for batch in (args.batches or ("1,2" if args.smoke else "1,4")).split(",")),
-        repeats=args.repeats or (2 if args.smoke else 3),
+        model=args.model or ("tiny" if args.dry_run else RANDOM_LARGE),
+        size=args.size or (256 if args.dry_run else 1024),
+        batches=tuple(int(batch) for batch in (args.batches or ("1,2" if args.dry_run else "1,4")).split(",")),
+        repeats=args.repeats or (1 if args.dry_run else 3),
         modes=modes,
-        output=output,
+        output=args.output or (scratch / "results" if args.dry_run else common.RESULTS),
         peak_tflops=args.peak_tflops,
-        smoke=args.smoke,
+        dry_run=args.dry_run,
+        all=args.all,
+        compile_cache=scratch / "torch-compile",
     )
 
 
@@ -425,6 +573,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     settings = parse_settings(argv)
     common.quiet_libraries()
+    # One compile cache for the run, empty at first: the cold start fills it, everything after reads it.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(settings.compile_cache)
     cuda = torch.cuda.is_available()
     machine = common.machine()
     device = machine.get("gpu", f"CPU: {machine['cpu']}")
@@ -436,13 +586,24 @@ def main(argv: list[str] | None = None) -> None:
         "device": device, "model": model, "size": settings.size, "repeats": settings.repeats,
         "machine": machine, "floor": floor.to_json(), "results": [],
     }
+    if settings.all:  # first, while the compile cache is empty
+        document["start"] = measure_start(folder, settings, cuda)
+        print(f"start: {document['start']}", file=sys.stderr, flush=True)
     for name in settings.modes:
         rows = measure_mode(MODES[name], folder, settings, cuda, floor)
         for row in rows:
             print(f"{row['mode']} batch {row['batch']}: {row['status']}", file=sys.stderr, flush=True)
         document["results"] += rows
         write_results(document, settings.output)  # after every mode: a run cut short keeps what it measured
+    if settings.all:
+        document["served"] = measure_served(folder, settings, cuda)
+        print(f"served: {document['served']}", file=sys.stderr, flush=True)
+        write_results(document, settings.output)
     print((settings.output / "gpu.md").read_text(), flush=True)
 
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 6 and sys.argv[1] == "--start-child":
+        print(json.dumps(_start_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))
+    else:
+        main()

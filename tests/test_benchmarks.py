@@ -17,7 +17,7 @@ TIMEOUT_S = 600
 ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
 SERVER_FIGURES = ["4a", "4b", "4e", "4f", "4c", "5a", "5b", "7h", "7i"]
 SCALE_FIGURES = ["8a", "8b", "8c", "8d", "8e", "8f"]
-GPU_MODES = ["gpu", "no-t5", "model-offload", "nf4", "nf4-no-t5", "int8", "fp8", "compile", "fp8-compile"]
+GPU_ALL_MODES = ["gpu", "no-t5", "compile", "fp8-compile"]  # what gpu.py --all runs
 GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
 
 
@@ -74,16 +74,28 @@ def test_scale_benchmark_quick(tmp_path):
     assert "max pixel difference 0/255" in figures["8b"]["note"]  # through Ray, the local engine's exact image
 
 
-def test_gpu_benchmark_smoke_writes_its_own_folder(tmp_path):
-    stdout = run_benchmark("gpu.py", "--smoke", "--peak-tflops", "1", "--output", str(tmp_path))
+def test_gpu_benchmark_dry_run_of_all_writes_its_own_folder(tmp_path):
+    stdout = run_benchmark("gpu.py", "--all", "--dry-run", "--peak-tflops", "1", "--output", str(tmp_path))
     document = json.loads((tmp_path / "gpu.json").read_text())
     assert (tmp_path / "gpu.md").read_text() in stdout
     assert "TFLOP/s (--peak-tflops)" in stdout and "counted by torch" in stdout
     assert document["floor"]["floor_s"] > 0
     rows = document["results"]
-    assert sorted({row["mode"] for row in rows}, key=GPU_MODES.index) == GPU_MODES
+    assert sorted({row["mode"] for row in rows}, key=GPU_ALL_MODES.index) == GPU_ALL_MODES
     measured = [row for row in rows if row["status"] == "ok"]
-    assert {row["mode"] for row in measured} >= {"gpu", "no-t5"}  # what a CPU can run
+    assert {row["mode"] for row in measured} == {"gpu", "no-t5", "compile"}  # what a CPU can run
+    assert {row["batch"] for row in rows if row["mode"] == "compile"} == {1, 2}  # --all's 1 and 4, 4 -> 2 dry
+    # Start with --compile, cold then warm (reading the cold one's cache), and /generate through app.py.
+    cold, warm = document["start"]["cold"], document["start"]["warm"]
+    assert cold["status"] == warm["status"] == "ok" and cold["cache_misses"] > 0
+    assert warm["cache_misses"] == 0 and warm["cache_hits"] == cold["cache_misses"]
+    served = document["served"]
+    assert served["compile"]["status"] == "ok" and served["compile"]["served_s"] > 0
+    assert served["fp8-compile"]["status"] == "skipped: needs a CUDA GPU"
+    targets = stdout[stdout.index("### Targets"):]
+    for figure in ("engine − bare, per image", "/generate as the page runs it, compile", "peak memory with T5",
+                   "warm start with --compile"):
+        assert figure in targets
     for row in measured:
         for field in GPU_TIMES:
             assert math.isfinite(row[field]) and row[field] > 0, (row["mode"], field)
