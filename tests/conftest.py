@@ -12,7 +12,9 @@ os.environ.update(
     GRADIO_ANALYTICS_ENABLED="False",
 )
 # A fresh cache folder per session: the tiny model is built once, and subprocesses started by the
-# tests (`app.py --model tiny`) reuse it.
+# tests (`app.py --model tiny`) reuse it. Under pytest-xdist the workers inherit the controller's
+# folder, so they share one model (`ensure_tiny_model` saves it atomically: a worker that loses the
+# race drops its copy, 0.3 s of work).
 os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="turbo-studio-cache-"))
 
 import pytest  # noqa: E402
@@ -69,14 +71,35 @@ def page(browser, app_server):
 # What the tests' apps are started with: a small queue and seed cap the tests can reach.
 SERVER_OPTIONS = ("--max-queue-size", str(MAX_QUEUE_SIZE), "--max-seeds", str(MAX_SEEDS))
 RAY_REPLICAS = 2
+RAY_ENGINE = pytest.StashKey()  # the session's `remote`, once started
+LAST_RAY_TEST = pytest.StashKey()  # the last test marked `ray`, in the order they run
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under `pytest -n N --dist loadgroup` (tests/run.sh), the unit xdist gives a worker: all tests
+    marked `ray` together, so one worker starts the session's one Ray; any other test with its
+    module, so a module's app and browser (module-scoped fixtures) start once."""
+    group = "ray" if item.get_closest_marker("ray") else item.nodeid.split("::")[0]
+    item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests marked `ray` last, in their order: the session's Ray starts with the first of them
     and stops with the session, so it idles through no other test (idle, with its two replicas, it
-    takes about a tenth of a core: measured with top)."""
-    items.sort(key=lambda item: item.get_closest_marker("ray") is not None)
+    takes about a tenth of a core: measured with top).
+
+    On a pytest-xdist worker the `ray` group comes first instead, then the other slow modules: with
+    `--no-loadscope-reorder`, xdist hands out groups in this order, and the longest first keeps the
+    workers' ends close together; that worker's Ray stops after its last `ray` test
+    (`pytest_runtest_teardown`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: (item.get_closest_marker("ray") is None, item.get_closest_marker("slow") is None))
+    else:
+        items.sort(key=lambda item: item.get_closest_marker("ray") is not None)
+    ray_tests = [item for item in items if item.get_closest_marker("ray")]
+    if ray_tests:
+        config.stash[LAST_RAY_TEST] = ray_tests[-1]
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +110,25 @@ def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="session")
-def remote(tiny_model_dir):
+def remote(request, tiny_model_dir):
     """The session's one local Ray, started by the backend's own `connect`, with two CPU replicas
     of the tiny SD3 loaded as `app.py --model tiny --no-warmup` loads it: the apps started on the
     Ray backend join it and serve this deployment (in about 10 s; a Ray of their own takes 20 s)."""
     from pipeline.serve import connect
 
     engine = connect(app_load_options(), replicas=RAY_REPLICAS)
+    request.config.stash[RAY_ENGINE] = engine
     yield engine
     engine.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Stop the session's Ray once the last test marked `ray` is torn down (closing it again at the
+    session's end does nothing): under pytest-xdist other modules follow on the same worker, and
+    its two idle replicas would take memory, and CPU while one killed by a test is still starting."""
+    if item is item.config.stash.get(LAST_RAY_TEST, None) and RAY_ENGINE in item.config.stash:
+        item.config.stash[RAY_ENGINE].close()
 
 
 @pytest.fixture(scope="session")

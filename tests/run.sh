@@ -24,4 +24,7 @@ fi
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False
-python -m pytest "$@"
+# Two workers (pytest-xdist): most tests wait on an app or a browser in another process, so two
+# modules at a time fill the 2 cores. A worker takes a whole module, or all the Ray tests, at a
+# time (tests/conftest.py), in the order given: the Ray tests, then the other slow modules.
+python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder "$@"
