@@ -17,8 +17,14 @@ with a prompt never seen before (no prompt cache helps anyone):
 The app runs in its own process (one torch thread, as this one), started through this script
 (`--serve LOG -- APP_ARGS`) so that its step callbacks log their wall-clock time: the first
 preview's arrival at the page is then timed from the end of the step that made it.
+
+Wall-clock times on a shared machine move with its load, so the CPU time each way costs is
+measured too (this process's for bare and the engine, the app process's for a served request):
+the CPU differences hardly depend on the load.
 """
 
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +38,7 @@ import torch  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 from benchmarks import common, server_cpu, server_profile  # noqa: E402  (common sets the environment first)
+from harness.local_processes import serve_app  # noqa: E402
 from harness.page_protocol import dependency, new_session  # noqa: E402
 from pipeline import Engine, Preview  # noqa: E402
 
@@ -42,6 +49,7 @@ CLIENT = "/generate through gradio_client"
 WAYS = (BARE, ENGINE, PAGE, CLIENT)
 ENGINE_FIRST = "engine: first preview after its step"
 PAGE_FIRST = "page: first preview after its step"
+CPU = "CPU: "  # the CPU-time samples of a way carry this prefix
 # The step callback, timed in both processes: its entry is the end of a step.
 STEP_TIMER = {"step": "pipeline.engine:_StepCallback.__call__"}
 
@@ -86,6 +94,23 @@ def _read(log: Path) -> list:
     return [tuple(json.loads(line)) for line in log.read_text().splitlines()]
 
 
+def app_cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used, every thread of it (10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(name: str, way: common.Variant, clock) -> common.Variant:
+    """`way`, also reporting the CPU seconds `clock()` advanced during it."""
+
+    def timed(run):
+        started = clock()
+        extra = way(run) or {}
+        return {**extra, CPU + name: clock() - started}
+
+    return timed
+
+
 def ways(engine: Engine, url: str, http: httpx.Client, client: Client, steps: dict[str, Steps], size: int) -> dict:
     """The four ways of making one image, each with a prompt never seen before."""
     fresh = common.FreshPrompts()
@@ -127,12 +152,18 @@ def measure(settings: Settings) -> common.Samples:
     server_profile.install_timers(STEP_TIMER, here)
     with tempfile.TemporaryDirectory(prefix="turbo-studio-fixed-") as temp:
         folder, log = Path(temp), Path(temp) / "steps.jsonl"
+        (folder / "gradio").mkdir()
         launcher = [str(Path(__file__).resolve()), "--serve", str(log), "--"]
-        with server_cpu.app_server(folder, launcher) as (url, _), httpx.Client(timeout=120) as http:
-            client = Client(url, verbose=False, download_files=str(folder / "downloads"))
+        environment = server_cpu.app_environment(folder / "gradio")
+        app_log = folder / "app.log"
+        with serve_app([], app_log, environment, launcher=launcher) as app, httpx.Client(timeout=120) as http:
+            client = Client(app.url, verbose=False, download_files=str(folder / "downloads"))
             steps = {"engine": Steps(here), "app": Steps(server_profile.Recorder(), log)}
-            samples = common.interleave(ways(engine, url, http, client, steps, settings.size), settings.rounds,
-                                        settings.warmup)
+            made = ways(engine, app.url, http, client, steps, settings.size)
+            served = lambda: app_cpu_seconds(app.process.pid)  # noqa: E731
+            clocks = {BARE: time.process_time, ENGINE: time.process_time, PAGE: served, CLIENT: served}
+            timed = {name: with_cpu(name, way, clocks[name]) for name, way in made.items()}
+            samples = common.interleave(timed, settings.rounds, settings.warmup)
             client.close()
     return samples
 
@@ -166,6 +197,17 @@ def figures(samples: common.Samples) -> list[common.Figure]:
     result += [
         common.Figure(key, name, common.median(samples[name]) * 1e3, "ms", target, note=note)
         for key, name, target, note in delays
+    ]
+    bare_cpu = statistics.mean(samples[CPU + BARE]) * 1e3
+    cpu_rows = (("9g", ENGINE, "this process's, all threads"),
+                ("9h", PAGE, "the app process's, all threads, against bare's in this process"))
+    result += [
+        common.Figure(
+            key, f"CPU time: {way} − bare diffusers", statistics.mean(samples[CPU + way]) * 1e3 - bare_cpu, "ms",
+            note=f"means {statistics.mean(samples[CPU + way]) * 1e3:.1f} ms vs {bare_cpu:.1f} ms; {note}; "
+            "hardly moved by the machine's load",
+        )
+        for key, way, note in cpu_rows
     ]
     return result
 

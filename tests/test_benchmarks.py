@@ -17,6 +17,7 @@ TIMEOUT_S = 600
 ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
 SERVER_FIGURES = ["4a", "4b", "4e", "4f", "4c", "5a", "5b", "7h", "7i"]
 SCALE_FIGURES = ["8a", "8b", "8c", "8d", "8e", "8f"]
+FIXED_COST_FIGURES = [f"9{c}" for c in "abcdefgh"]
 GPU_ALL_MODES = ["gpu", "no-t5", "compile", "fp8-compile"]  # what gpu.py --all runs
 GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
 
@@ -64,6 +65,29 @@ def test_server_benchmark_quick(tmp_path):
     figures = check_report(stdout, json.loads(output.read_text()), SERVER_FIGURES)
     assert figures["5a"]["value"] > 0 and figures["5b"]["value"] > 0
     assert figures["7h"]["value"] > 0
+
+
+def test_fixed_cost_benchmark_quick(tmp_path):
+    output = tmp_path / "fixed.json"
+    stdout = run_benchmark("fixed_costs.py", "--quick", "--json", str(output))
+    report = json.loads(output.read_text())
+    figures = check_report(stdout, report, FIXED_COST_FIGURES)
+    assert all(figure["unit"] == "ms" and figure["value"] is not None for figure in figures.values())
+    # Each way's median and its paired difference from bare diffusers, in milliseconds.
+    for key in ("9a", "9b", "9c"):
+        assert " − bare diffusers" in figures[key]["name"] and figures[key]["note"].startswith("medians ")
+    assert figures["9e"]["value"] > 0 and figures["9f"]["value"] > 0  # a preview arrives after its step
+    ways = ("bare pipe(prompt=...)", "engine.generate, previews on", "/generate as the page runs it",
+            "/generate through gradio_client")
+    for way in ways:
+        assert len(report["samples_s"][way]) == 3 and len(report["samples_s"]["CPU: " + way]) == 3
+        assert f"| {way} |" in stdout
+    assert "256×256" in report["settings"]
+
+
+def test_fixed_cost_benchmark_says_what_it_does():
+    stdout = run_benchmark("fixed_costs.py", "--help")
+    assert "--size" in stdout and "--quick" in stdout and "--json" in stdout
 
 
 def test_scale_benchmark_quick(tmp_path):
