@@ -7,19 +7,24 @@ import html
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client.exceptions import AppError
 from playwright.sync_api import expect
 
+from harness.page_protocol import new_session
 from helpers import gradio_http
 from helpers.bad_inputs import (
     API_REQUEST_CASES,
     FITTED_UPLOADS,
+    HISTORY_ENTRIES,
     HOSTILE_HTML,
     HOSTILE_UPLOADS,
     ODD_BUT_VALID,
     SEED_LIST_CASES,
     UPLOAD_CASES,
+    UPLOAD_VALUE_CASES,
+    history_entry,
 )
 from helpers.server_process import compare_args, generate_args, in_process
 from pipeline.errors import RequestError
@@ -98,6 +103,36 @@ def test_png_info_explains_a_bad_upload(server, client, case):
     answer = gradio_http.queue(server.url, "png_info", [gradio_http.file_data(server.url, "upload.png", case.value)])
     assert any(case.message in warning for warning in answer.warnings), answer
     assert answer.output[0] == ""  # the panel is cleared
+    assert_still_serving(client)
+
+
+@pytest.mark.parametrize("case", [case.param for case in UPLOAD_VALUE_CASES])
+def test_png_info_takes_only_an_upload(server, client, case):
+    """Sent as the event's file: a URL (Gradio itself would download it), a number; one sentence, naming no path."""
+    answer = gradio_http.queue(server.url, "png_info", [case.value])
+    # Refused before the handler (Gradio checks a file's value first) or by it, with a cleared panel.
+    assert answer.error == case.message if answer.failed else answer.warnings == [case.message], answer
+    assert answer.failed or answer.output[0] == "", answer
+    assert_still_serving(client)
+
+
+def run_unqueued(url: str, api_name: str, values: list) -> httpx.Response:
+    """Run an event that skips the queue (as the page does for the history's load and A/B's choices)."""
+    body = {"data": values, "fn_index": gradio_http.dependency(url, api_name)["id"], "session_hash": new_session()}
+    return httpx.post(f"{url}gradio_api/run/{api_name}", json=body, timeout=60)
+
+
+@pytest.mark.parametrize("case", [case.param for case in HISTORY_ENTRIES])
+def test_a_bad_history_entry_is_left_out_and_the_rest_shown(server, client, case):
+    entries = [history_entry(seed=1), case.value, history_entry(seed=2)]
+    shown = run_unqueued(server.url, "gallery_items", [entries])  # the page's load
+    assert shown.status_code == 200, shown.text
+    assert [item["caption"].split(" · ")[0] for item in shown.json()["data"][0]] == ["seed 1", "seed 2"]
+    listed = run_unqueued(server.url, "refresh", [entries])  # A/B's choices
+    assert listed.status_code == 200, listed.text
+    assert [choice[0].split(" · ")[0] for choice in listed.json()["data"][0]["choices"]] == [
+        "1. seed 1", "2. seed 2"
+    ]
     assert_still_serving(client)
 
 

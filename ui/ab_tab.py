@@ -45,10 +45,10 @@ def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) 
 
     def show(entries: list, first: int | None, second: int | None) -> tuple:
         picked = [pick(entries, index) for index in (first, second)]
+        settings = [format_infotext(entry.request, model) if entry else "" for entry in picked]
         if None in picked:
-            return gr.skip(), *(format_infotext(p[0], model) if p else "" for p in picked)
-        (request_a, image_a, _), (request_b, image_b, _) = picked
-        return (image_a, image_b), format_infotext(request_a, model), format_infotext(request_b, model)
+            return gr.skip(), *settings
+        return tuple(entry.image or entry.thumbnail for entry in picked), *settings
 
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     outputs = [tab.slider, tab.first_settings, tab.second_settings]

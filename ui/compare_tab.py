@@ -75,7 +75,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         axis_values = gr.Textbox(
             "", label="Column values", placeholder="comma-separated", interactive=False, elem_id="compare-values"
         )
-    with gr.Row():
+    with gr.Row(elem_classes="run-row"):
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("■ Stop", variant="stop", visible=False, elem_id="compare-stop-button")
     status = StatusLine(status_line(IDLE), elem_id="compare-status")
@@ -146,7 +146,8 @@ def wire_compare_tab(
         return stopped_status(grid.saved), grid.gallery(final=True), save_grid(grid) if any(grid.saved) else None
 
     def _to_generate(grid: LiveGrid | None, selected: gr.SelectData) -> dict:
-        saved = grid.saved[selected.index] if grid else None
+        index = selected.index  # from the page: a cell of this session's grid, or nothing
+        saved = grid.saved[index] if grid and isinstance(index, int) and 0 <= index < len(grid.saved) else None
         return send.values(saved.request, saved.path) if saved else gr.skip()
 
     @on_gpu(requests)

@@ -58,46 +58,66 @@ def build_history() -> History:
     return History(gallery, gr.BrowserState([], storage_key=STORAGE_KEY))
 
 
-def add_to_history(new: SavedImage | list[SavedImage | None] | None, entries: list) -> tuple:
+@dataclass(frozen=True)
+class Entry:
+    """A history entry that passed every check.
+
+    Attributes:
+        request: its settings, validated again.
+        thumbnail: its small image, decoded.
+        image: the full image's path when this server signed it and it is still there, else None.
+        stored: the entry as the browser keeps it.
+    """
+
+    request: GenerationRequest
+    thumbnail: Image.Image
+    image: str | None
+    stored: dict
+
+
+def add_to_history(new: SavedImage | list[SavedImage | None] | None, entries: object) -> tuple:
     """The gallery and its entries with `new` (one image, or a comparison's finished cells) first."""
     added = [saved for saved in (new if isinstance(new, list) else [new]) if saved is not None]
     if not added:
         return gr.skip(), gr.skip()
-    entries = [*(_entry(saved) for saved in reversed(added)), *_valid(entries)][:HISTORY_SIZE]
-    return gallery_items(entries), entries
+    stored = [*(_entry(saved) for saved in reversed(added)), *(entry.stored for entry in checked(entries))]
+    return gallery_items(stored[:HISTORY_SIZE]), stored[:HISTORY_SIZE]
 
 
-def gallery_items(entries: list) -> list[tuple[Image.Image, str]]:
+def gallery_items(entries: object) -> list[tuple[Image.Image, str]]:
     """Gallery values of the valid `entries`: each thumbnail and the whole caption."""
-    return [(_thumbnail(entry), caption(_request(entry))) for entry in _valid(entries)]
+    return [(entry.thumbnail, caption(entry.request)) for entry in checked(entries)]
 
 
-def choices(entries: list) -> list[tuple[str, int]]:
+def choices(entries: object) -> list[tuple[str, int]]:
     """Dropdown choices for the valid `entries`: each caption, numbered, and its position."""
-    return [(f"{index + 1}. {caption(_request(entry))}", index) for index, entry in enumerate(_valid(entries))]
+    return [(f"{index + 1}. {caption(entry.request)}", index) for index, entry in enumerate(checked(entries))]
 
 
-def pick(entries: list, index: int) -> tuple[GenerationRequest, str | Image.Image, bool] | None:
-    """The request and image of the valid entry at `index` (None when there is none), and whether
-    the image is the full one (else its thumbnail stands in)."""
-    valid = _valid(entries)
-    if not isinstance(index, int) or not 0 <= index < len(valid):
-        return None
-    entry = valid[index]
-    if _full_image(entry):
-        return _request(entry), entry["image"], True
-    return _request(entry), _thumbnail(entry), False
+def pick(entries: object, index: object) -> Entry | None:
+    """The valid entry at `index` of the valid `entries`, or None when there is none."""
+    valid = checked(entries)
+    return valid[index] if isinstance(index, int) and 0 <= index < len(valid) else None
+
+
+def checked(entries: object) -> list[Entry]:
+    """The entries (as the browser hands them back, so anything) that hold a valid request and a
+    small JPEG thumbnail; any other is left out, and the rest still shown."""
+    if not isinstance(entries, list):
+        return []
+    return [entry for entry in map(_checked, entries[:HISTORY_SIZE]) if entry is not None]
 
 
 def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None:
     """Fill the gallery when the page loads; selecting an entry sends it to Generate."""
 
     def restore(entries: list, selected: gr.SelectData) -> dict:
-        picked = pick(entries, selected.index)
-        if picked is None:
+        entry = pick(entries, selected.index)
+        if entry is None:
             return gr.skip()
-        request, image, complete = picked
-        return send.values(request, image) if complete else send.values(request, image, IMAGE_GONE)
+        if entry.image is None:
+            return send.values(entry.request, entry.thumbnail, IMAGE_GONE)
+        return send.values(entry.request, entry.image)
 
     app.load(
         gallery_items, history.entries, history.gallery, queue=False, api_visibility="private", show_progress="hidden"
@@ -121,41 +141,30 @@ def _signature(path: str) -> str:
     return hmac.new(_KEY, path.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
-def _full_image(entry: dict) -> bool:
-    """Whether the entry's full image was saved by this server and is still there."""
+def _full_image(entry: dict) -> str | None:
+    """The entry's full image when this server signed its path and the file is still there."""
     path, signature = entry.get("image"), entry.get("signature")
-    return (
-        isinstance(path, str)
-        and isinstance(signature, str)
-        and hmac.compare_digest(signature, _signature(path))
-        and Path(path).is_file()
-    )
+    if isinstance(path, str) and isinstance(signature, str) and hmac.compare_digest(signature, _signature(path)):
+        return path if Path(path).is_file() else None
+    return None
 
 
-def _request(entry: dict) -> GenerationRequest:
-    return GenerationRequest(**entry["request"])
+def _checked(entry: object) -> Entry | None:
+    if not isinstance(entry, dict):
+        return None
+    request, thumbnail = entry.get("request"), entry.get("thumbnail")
+    if not (isinstance(request, dict) and isinstance(thumbnail, str) and len(thumbnail) <= MAX_THUMBNAIL_CHARS):
+        return None
+    try:
+        return Entry(GenerationRequest(**request), _thumbnail(thumbnail), _full_image(entry), entry)
+    except (RequestError, TypeError, ValueError, OSError, Image.DecompressionBombError):
+        return None  # TypeError: a request with unknown fields; ValueError: not base64 or too large
 
 
-def _thumbnail(entry: dict) -> Image.Image:
-    data = base64.b64decode(entry["thumbnail"].removeprefix(JPEG_DATA_URL), validate=True)
+def _thumbnail(data_url: str) -> Image.Image:
+    data = base64.b64decode(data_url.removeprefix(JPEG_DATA_URL), validate=True)
+    # Opening reads only the header: a size claimed past Pillow's bound raises DecompressionBombError.
     with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
         if max(image.size) > THUMBNAIL_SIZE:
             raise ValueError(f"a thumbnail of {image.size} is larger than {THUMBNAIL_SIZE} pixels")
         return image.convert("RGB")
-
-
-def _valid(entries) -> list[dict]:
-    """The entries that hold a valid request and thumbnail (the browser may hand back anything)."""
-    if not isinstance(entries, list):
-        return []
-    valid = []
-    for entry in entries[:HISTORY_SIZE]:
-        try:
-            if len(entry["thumbnail"]) > MAX_THUMBNAIL_CHARS:
-                continue
-            _request(entry)
-            _thumbnail(entry)
-        except (RequestError, KeyError, TypeError, ValueError, OSError):
-            continue
-        valid.append(entry)
-    return valid

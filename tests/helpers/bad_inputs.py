@@ -7,7 +7,11 @@ PNG info upload as the page sends it. A case's `field` says where its value goes
 - a request field (`prompt`, `width`, `seed`, ...): a `/generate` argument;
 - `seeds`: the seed list of `/compare`;
 - `upload`: the bytes of a file dropped on the PNG info tab (`UPLOAD_CASES` are refused with the
-  message; `FITTED_UPLOADS` are read, and the message says what was changed to use them).
+  message; `FITTED_UPLOADS` are read, and the message says what was changed to use them);
+- `upload-value`: what a caller sends as the PNG info event's file instead of an upload (a URL,
+  a number): refused with the message, naming no path;
+- `history-entry`: one entry of the history as the browser hands it back; it is left out and the
+  rest of the history shown (`message` is None: nothing is said).
 
 `message` is None for odd inputs that are valid (emoji, right-to-left text, control
 characters): those must generate, and their prompt must come back unchanged.
@@ -15,6 +19,7 @@ characters): those must generate, and their prompt must come back unchanged.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import struct
@@ -28,6 +33,8 @@ from PIL import Image, PngImagePlugin
 from pipeline import GenerationRequest
 from pipeline import request as limits
 from pipeline.metadata import png_bytes
+from ui.inline_previews import JPEG_DATA_URL
+from ui.png_info_tab import UPLOAD_AGAIN
 
 # HTML and script that must only ever be shown as text.
 HOSTILE_HTML = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=1</script>'
@@ -86,6 +93,26 @@ def turbo_png(prompt: str) -> bytes:
     """A PNG as Turbo Studio writes it, for a request with `prompt`."""
     request = GenerationRequest(prompt=prompt, seed=7, width=256, height=256, steps=1)
     return png_bytes(Image.new("RGB", (64, 64), (200, 60, 30)), request, "tiny")
+
+
+def jpeg_claiming(size: tuple[int, int]) -> bytes:
+    """A small JPEG whose header (its SOF0 segment) claims `size`."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0") + 5  # marker, length (2), precision (1), then height and width
+    data[frame:frame + 4] = struct.pack(">HH", size[1], size[0])
+    return bytes(data)
+
+
+def history_entry(seed: int = 7, thumbnail: bytes | None = None, **values) -> dict:
+    """A history entry as the page keeps it: a request and a JPEG thumbnail (no full image)."""
+    if thumbnail is None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (30, 90, 160)).save(buffer, format="JPEG")
+        thumbnail = buffer.getvalue()
+    request = GenerationRequest(prompt="a lighthouse at dusk", seed=seed, width=256, height=256, steps=1).to_dict()
+    return {"request": request, "thumbnail": JPEG_DATA_URL + base64.b64encode(thumbnail).decode("ascii"), **values}
 
 
 _whole_png = turbo_png("a lighthouse at dusk")
@@ -192,6 +219,41 @@ UPLOAD_CASES = [
         handmade_png((b"tEXt", b"parameters\x00" + b"a" * 10_000_000 + b"\nSteps: 4")),
         "The parameters text is 10,000,009 characters long; at most 65,536 are read",
     ),
+    Case(
+        "upload-deeply-nested-json",
+        "upload",
+        text_png(turbo_studio="[" * 10_000 + "]" * 10_000),
+        "The turbo_studio metadata nests 10,000 levels deep; at most 64 are read",
+    ),
+]
+
+# What a caller may send as the PNG info event's file instead of an upload.
+UPLOAD_VALUE_CASES = [
+    Case("upload-value-url", "upload-value", "https://example.com/a.png", UPLOAD_AGAIN),
+    Case("upload-value-url-as-path", "upload-value",
+         {"path": "https://example.com/a.png", "meta": {"_type": "gradio.FileData"}}, UPLOAD_AGAIN),
+    Case("upload-value-number", "upload-value", 42, UPLOAD_AGAIN),
+    Case("upload-value-no-path", "upload-value", {"url": "https://example.com/a.png", "path": None,
+                                                  "meta": {"_type": "gradio.FileData"}}, UPLOAD_AGAIN),
+]
+
+# History entries the browser may hand back: each is left out, and the rest of the history shown.
+_good = history_entry()
+HISTORY_ENTRIES = [
+    Case("history-entry-not-an-object", "history-entry", "a string", None),
+    Case("history-entry-null", "history-entry", None, None),
+    Case("history-entry-request-a-list", "history-entry", {**_good, "request": [1, 2]}, None),
+    Case("history-entry-request-unknown-field", "history-entry",
+         {**_good, "request": {**_good["request"], "sampler": "x"}}, None),
+    Case("history-entry-request-bad-value", "history-entry", {**_good, "request": {**_good["request"], "steps": 99}},
+         None),
+    Case("history-entry-thumbnail-a-list", "history-entry", {**_good, "thumbnail": ["x"]}, None),
+    Case("history-entry-thumbnail-not-base64", "history-entry", {**_good, "thumbnail": JPEG_DATA_URL + "%%%"}, None),
+    Case("history-entry-thumbnail-a-png", "history-entry", history_entry(thumbnail=text_png()), None),
+    Case("history-entry-thumbnail-65000-square", "history-entry",
+         history_entry(thumbnail=jpeg_claiming((65_000, 65_000))), None),
+    Case("history-entry-thumbnail-200-square", "history-entry",
+         history_entry(thumbnail=jpeg_claiming((200, 200))), None),
 ]
 
 # Uploads with a value Turbo Studio cannot use: PNG info shows them, and says what it uses instead.
