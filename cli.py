@@ -14,7 +14,14 @@ from pipeline.errors import ModelLoadError
 from pipeline.loader import MEMORY_MODES, QUANTIZATIONS
 from pipeline.seeds import DEFAULT_MAX_SEEDS
 from startup_noise import VERBOSE_ENV, VERBOSE_FLAG, VERBOSE_HELP, boolean
-from ui.options import DEFAULT_HOST, DEFAULT_MAX_QUEUE_SIZE, DEFAULT_PORT, ServerOptions, StudioOptions
+from ui.options import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_CACHE_MB,
+    DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_PORT,
+    ServerOptions,
+    StudioOptions,
+)
 from ui.zerogpu import ON_ZEROGPU
 
 
@@ -163,6 +170,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--output-dir", "TURBO_STUDIO_OUTPUT_DIR", None, "save every finished image here, with its parameters",
         type=Path,
     )
+    options.value(
+        "--max-cache-size", "TURBO_STUDIO_MAX_CACHE_MB", str(DEFAULT_MAX_CACHE_MB),
+        "MiB of served images and uploads kept; the oldest go first past it (and any after an hour)", type=_positive,
+    )
     options.switch(VERBOSE_FLAG, VERBOSE_ENV, False, VERBOSE_HELP)
     return parser
 
@@ -189,4 +200,5 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         mcp=args.mcp,
     )
     backend = BackendOptions(args.backend, args.replicas, args.min_replicas, args.max_replicas, args.ray_address)
-    return AppOptions(load, server, StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir), backend)
+    studio = StudioOptions(max_seeds=args.max_seeds, output_dir=args.output_dir, max_cache_mb=args.max_cache_size)
+    return AppOptions(load, server, studio, backend)

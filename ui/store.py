@@ -8,13 +8,14 @@ There the operator gets an atomic copy with the same metadata, which is never se
 Speed. Gradio serves a file already in its cache where it lies; any other file it hashes twice and
 copies there first (9 ms for a 1024² image on a 2-core EPYC, benchmarks/results/server-profile.md).
 
-Temporary files: one mechanism, one age. `prune` deletes every file in Gradio's cache older than
-`TEMPORARY_KEEP_SECONDS` (images, grids, uploads to the PNG info tab, what a killed run left),
-then the folders that this empties; a save starts it on a background thread, the first at once,
-then at most every `PRUNE_EVERY_SECONDS`. This run's images are in a folder of its own, which
-goes when the app stops. Gradio's own `delete_cache` stays off: it deletes only the files it
-handed out, so an image saved for a run stopped during its VAE decode would stay forever, and it
-leaves every folder behind.
+Temporary files: one mechanism, an age and a size. `prune` deletes every file in Gradio's cache
+older than `TEMPORARY_KEEP_SECONDS` (images, grids, uploads to the PNG info tab, what a killed run
+left), then the oldest others while the cache holds more than its bound (`--max-cache-size`), then
+the folders that this empties. A save starts it on a background thread: the first at once, then
+every `PRUNE_EVERY_SECONDS`, or sooner once a tenth of the bound has been written since the last.
+This run's images are in a folder of its own, which goes when the app stops. Gradio's own
+`delete_cache` stays off: it deletes only the files it handed out, so an image saved for a run
+stopped during its VAE decode would stay forever, and it leaves every folder behind.
 """
 
 from __future__ import annotations
@@ -35,24 +36,33 @@ from gradio.utils import get_upload_folder
 from pipeline import GeneratedImage
 from pipeline.errors import GenerationError
 from pipeline.metadata import png_bytes, save_png_atomically
+from ui.options import DEFAULT_MAX_CACHE_MB
 
 # How long a handed-out URL works: while a page may still show the image. At one 1024² image a
-# second, an hour is ~11 GB.
+# second, an hour is ~11 GB (over 100 GB at 8 GPUs), hence the size bound too.
 TEMPORARY_KEEP_SECONDS = 3600
 PRUNE_EVERY_SECONDS = 600
 
 
 class ImageStore:
-    """Writes each finished image where Gradio serves it, and a copy into `output_dir` when given."""
+    """Writes each finished image where Gradio serves it, and a copy into `output_dir` when given.
 
-    def __init__(self, output_dir: Path | None = None):
+    Args:
+        output_dir: the operator's folder for copies (never served), or None.
+        max_cache_mb: the most Gradio's cache keeps, in MiB (`prune` deletes the oldest files past it).
+    """
+
+    def __init__(self, output_dir: Path | None = None, max_cache_mb: int = DEFAULT_MAX_CACHE_MB):
         self.output_dir = Path(output_dir) if output_dir else None
+        self.max_cache_bytes = max_cache_mb * 2**20
         self.cache = Path(get_upload_folder())
         for folder in (self.output_dir, self.cache):
             if folder:
                 folder.mkdir(parents=True, exist_ok=True)
         self._run = tempfile.TemporaryDirectory(prefix="turbo-studio-", dir=self.cache, ignore_cleanup_errors=True)
         self._next_prune = 0.0
+        self._written = 0  # bytes saved since the last prune started
+        self.pruning: threading.Thread | None = None  # the last prune started
 
     def save(self, generated: GeneratedImage) -> Path:
         """The image as a PNG with its request and model in the metadata; the path to serve."""
@@ -67,29 +77,40 @@ class ImageStore:
         return self._serve(png, f"comparison-{datetime.now():%Y%m%d-%H%M%S}.png")
 
     def prune(self) -> None:
-        """Delete the files in Gradio's cache older than `TEMPORARY_KEEP_SECONDS`, and each folder
-        that this leaves empty."""
-        oldest = time.time() - TEMPORARY_KEEP_SECONDS
-        emptied: set[str] = set()
-        kept = {str(self.cache), self._run.name}
-        for folder, _, files in os.walk(self.cache, topdown=False):
-            for path in (os.path.join(folder, name) for name in files):
+        """Delete the files in Gradio's cache older than `TEMPORARY_KEEP_SECONDS`, then the oldest
+        others while the rest is larger than `max_cache_bytes`, and each folder this leaves empty."""
+        files = []
+        for folder, _, names in os.walk(self.cache):
+            for path in (os.path.join(folder, name) for name in names):
                 try:
-                    if os.stat(path).st_mtime < oldest:
-                        os.unlink(path)
-                        emptied.add(folder)
-                except OSError:  # gone meanwhile, or not ours to delete
+                    info = os.stat(path)
+                except OSError:  # gone meanwhile
                     continue
-            if folder in emptied and folder not in kept:
+                files.append((info.st_mtime, info.st_size, path))
+        oldest = time.time() - TEMPORARY_KEEP_SECONDS
+        total = sum(size for _, size, _ in files)
+        emptied: set[str] = set()
+        for modified, size, path in sorted(files):  # oldest first
+            if modified >= oldest and total <= self.max_cache_bytes:
+                break
+            try:
+                os.unlink(path)
+            except OSError:  # gone meanwhile, or not ours to delete
+                continue
+            total -= size
+            emptied.add(os.path.dirname(path))
+        kept = {str(self.cache), self._run.name}
+        for folder in sorted(emptied, key=len, reverse=True):  # the deepest first
+            while folder not in kept and folder.startswith(str(self.cache)):
                 try:
                     os.rmdir(folder)  # fails unless empty
-                    emptied.add(os.path.dirname(folder))
                 except OSError:
-                    continue
+                    break
+                folder = os.path.dirname(folder)
 
     def _serve(self, data: bytes, name: str) -> Path:
         """`data` written to `<this run's folder>/<random folder>/<name>`, readable by this user only."""
-        self._prune_soon()
+        self._prune_soon(len(data))
         folder = Path(self._run.name) / secrets.token_urlsafe(16)
         path = folder / name
         with self._reported(self.cache):
@@ -103,12 +124,15 @@ class ImageStore:
                 raise
         return path
 
-    def _prune_soon(self) -> None:
-        """Start `prune` on a background thread when it is due."""
-        if time.monotonic() < self._next_prune:
+    def _prune_soon(self, size: int) -> None:
+        """Start `prune` on a background thread when it is due: by time, or by `size` more bytes written."""
+        self._written += size
+        if time.monotonic() < self._next_prune and self._written < self.max_cache_bytes // 10:
             return
         self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
-        threading.Thread(target=self.prune, name="turbo-studio-prune", daemon=True).start()
+        self._written = 0
+        self.pruning = threading.Thread(target=self.prune, name="turbo-studio-prune", daemon=True)
+        self.pruning.start()
 
     @contextmanager
     def _reported(self, folder: Path) -> Iterator[None]:

@@ -60,7 +60,7 @@ def example_prompts() -> list[str]:
 
 def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
     """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
-    runner = Runner(engine, ImageStore(options.output_dir))
+    runner = Runner(engine, ImageStore(options.output_dir, options.max_cache_mb))
     # No `delete_cache`: the store prunes Gradio's cache (ui/store.py says why).
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
