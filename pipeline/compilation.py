@@ -67,14 +67,19 @@ def compile_ahead_of_time(pipe: StableDiffusion3Pipeline, size: int = AOT_EXAMPL
     """
     import spaces
 
-    representatives = _blocks_by_kind(pipe.transformer)
+    kinds = _blocks_by_kind(pipe.transformer)
+
+    # No arguments: ZeroGPU pickles a GPU call's arguments to its forked worker, which inherits `pipe`.
+    def export_and_compile() -> list:
+        return _export_and_compile(pipe, kinds, size)
+
     try:
-        compiled = spaces.GPU(duration=AOT_GPU_SECONDS)(_export_and_compile)(pipe, list(representatives), size)
+        compiled = spaces.GPU(duration=AOT_GPU_SECONDS)(export_and_compile)()
         from spaces.zero.torch.aoti import LazyAOTIModel
 
-        for kind, archive in zip(representatives, compiled):
+        for blocks, archive in zip(kinds, compiled):
             model = LazyAOTIModel(archive)  # one loaded package per kind; each block brings its weights
-            for block in representatives[kind]:
+            for block in blocks:
                 spaces.aoti_patch(block, model)
     except Exception as error:  # noqa: BLE001 - any failure leaves a working eager pipeline
         logger.warning(
@@ -86,12 +91,12 @@ def compile_ahead_of_time(pipe: StableDiffusion3Pipeline, size: int = AOT_EXAMPL
     return True
 
 
-def _blocks_by_kind(transformer: torch.nn.Module) -> dict[tuple, list[torch.nn.Module]]:
+def _blocks_by_kind(transformer: torch.nn.Module) -> list[list[torch.nn.Module]]:
     """The transformer's blocks grouped by structure: SD3.5 Large's last block is `context_pre_only`."""
     kinds: dict[tuple, list[torch.nn.Module]] = {}
     for block in transformer.transformer_blocks:
         kinds.setdefault((block.context_pre_only, block.use_dual_attention), []).append(block)
-    return kinds
+    return list(kinds.values())
 
 
 def _export_and_compile(pipe: StableDiffusion3Pipeline, kinds: list[list[torch.nn.Module]], size: int) -> list:

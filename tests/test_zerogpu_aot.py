@@ -96,3 +96,26 @@ def test_an_exported_block_runs_other_sizes_batches_and_text_lengths(tiny_model_
     with torch.no_grad():
         for mine, theirs in zip(exported(*other_args, **other), expected):
             assert (mine is None and theirs is None) or torch.allclose(mine, theirs, atol=1e-5)
+
+
+def test_blocks_are_grouped_by_kind_one_compiled_package_each(tiny_model_dir):
+    from pipeline.compilation import _blocks_by_kind
+    from pipeline.random_model import LARGE, build_random_pipeline
+
+    large = build_random_pipeline(LARGE, device="meta", dtype=torch.bfloat16).transformer
+    assert [len(blocks) for blocks in _blocks_by_kind(large)] == [37, 1]
+    assert _blocks_by_kind(large)[1][0] is large.transformer_blocks[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="spaces' AoT module needs a CUDA build of torch")
+def test_aot_compilation_end_to_end_on_a_gpu(tiny_model_dir):
+    """Where CUDA exists (off a Space, spaces.GPU runs in this process): the real capture, export,
+    aoti_compile and aoti_patch, then the same latents as eager."""
+    eager, _ = load_pipeline(LoadOptions(model=str(tiny_model_dir), warmup=False, memory_mode="gpu"))
+    expected = latents(eager)
+    from pipeline.compilation import compile_ahead_of_time
+
+    assert compile_ahead_of_time(eager, size=256)
+    assert all(not inspect.ismethod(block.forward) for block in eager.transformer.transformer_blocks)
+    assert torch.allclose(latents(eager), expected, atol=2e-2)
