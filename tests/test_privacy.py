@@ -4,6 +4,9 @@ the output folder and folder listings all get nothing."""
 
 from __future__ import annotations
 
+import base64
+import re
+import secrets
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,11 +52,38 @@ def test_the_handed_url_serves_the_image_with_its_parameters(made):
     assert response.content == copy.read_bytes()  # the operator's copy is the same PNG
 
 
-def test_the_served_path_holds_a_random_folder_of_128_bits(made):
+def random_bits(folder: str) -> int:
+    """The 128 bits that `secrets.token_urlsafe(16)` wrote as this 22-character folder name."""
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", folder), folder
+    return int.from_bytes(base64.urlsafe_b64decode(folder + "=="), "big")
+
+
+def test_each_image_gets_its_own_random_folder_of_128_bits(made, app_server):
+    """Two images made one after the other: folders made from a clock or a counter would share most of
+    their bits; two random ones differ in about 64 of 128 (fewer than 32: odds below one in 10^9)."""
     _, image, copy = made
+    client = Client(app_server.url, verbose=False, download_files=False)
+    second, _ = client.predict(
+        prompt="a lighthouse at dusk", seed=4322, randomize_seed=False, width=256, height=256, steps=1,
+        api_name="/generate",
+    )
+    first, other = Path(image["path"]), Path(second["path"])
+    assert first.name.endswith("-4321.png") and other.name.endswith("-4322.png")
+    assert first.parent.parent == other.parent.parent  # side by side in this run's folder
+    differing = bin(random_bits(first.parent.name) ^ random_bits(other.parent.name)).count("1")
+    assert differing >= 32, (first.parent.name, other.parent.name)
+    assert first.parent.name not in copy.name
+
+
+def test_a_guessed_folder_gets_nothing(made):
+    """The image's own name under a folder one character off, or another random folder, gets no image."""
+    url, image, _ = made
     served = Path(image["path"])
-    assert len(served.parent.name) >= 22 and served.parent.name not in copy.name  # token_urlsafe(16)
-    assert served.name.endswith("-4321.png")
+    folder = served.parent.name
+    near = folder[:-1] + ("A" if folder[-1] != "A" else "B")
+    for guess in (near, secrets.token_urlsafe(16)):
+        refused(url, str(served.parent.parent / guess / served.name))
+    assert httpx.get(image["url"], timeout=30).status_code == 200  # while the real one is served
 
 
 def test_the_output_folder_is_never_served(made):
