@@ -192,11 +192,20 @@ def test_the_status_line_says_each_stage_in_words_and_the_tab_title_shows_the_st
 
 def test_stop_says_where_it_stopped_marks_the_preview_unfinished_and_gives_focus_back(page):
     slow_settings(page)
+    page.evaluate(RECORD_STATUS)
     generate(page, "a slow one to stop")
     expect(status(page)).to_contain_text(re.compile(r"Step [2-9] of 12"))
+    clicked_at = int(re.search(r"Step (\d+) of 12", status(page).text_content())[1])
     page.locator("#stop-button").click()
     expect(page.locator("#generate-button")).to_be_focused()
     expect(status(page)).to_have_text(re.compile(r"^Stopped at step \d+ of 12$"))
+    # The step it names is the last one the page was told of (however many ran after the click):
+    # every status message the page received, in order, up to the line after Stop.
+    texts = page.evaluate("window.statusTexts")
+    stopped = next(index for index, text in enumerate(texts) if text.startswith("stopped: "))
+    steps = [int(found[1]) for text in texts[:stopped] if (found := re.match(r"running: Step (\d+) of 12", text))]
+    assert texts[stopped] == f"stopped: Stopped at step {steps[-1]} of 12" and steps[-1] >= clicked_at, texts
+    assert steps == sorted(steps) and not any(text.startswith("running: ") for text in texts[stopped:]), texts
     expect(status(page)).to_have_attribute("data-state", "stopped")
     frame = page.locator("#result-image .image-frame")
     assert frame.evaluate("e => getComputedStyle(e, '::after').content") == '"Unfinished preview"'
