@@ -20,7 +20,8 @@ preview's arrival at the page is then timed from the end of the step that made i
 
 Wall-clock times on a shared machine move with its load, so the CPU time each way costs is
 measured too (this process's for bare and the engine, the app process's for a served request):
-the CPU differences hardly depend on the load.
+CPU time moves far less with the load than wall time, though a crowded machine's cache misses
+still add to it.
 """
 
 import os
@@ -205,7 +206,7 @@ def figures(samples: common.Samples) -> list[common.Figure]:
         common.Figure(
             key, f"CPU time: {way} − bare diffusers", statistics.mean(samples[CPU + way]) * 1e3 - bare_cpu, "ms",
             note=f"means {statistics.mean(samples[CPU + way]) * 1e3:.1f} ms vs {bare_cpu:.1f} ms; {note}; "
-            "hardly moved by the machine's load",
+            "less moved by the load than wall time",
         )
         for key, way, note in cpu_rows
     ]
