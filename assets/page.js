@@ -88,15 +88,31 @@
     if (value < Number(box.min) || value > Number(box.max)) event.stopPropagation();
   }, true);
 
-  // The queue position, from Gradio's own queue events (its progress display, hidden by style.css).
+  // The wait in line: the position from Gradio's own queue events (its progress display, hidden by
+  // style.css), the time from the running runs' own times left, which the server tells about once a
+  // second (ui/progress.py). Gradio's estimate, the average past run, said "about 1 s" behind a long run.
+  let asked = 0;
+  function waitText(position) {
+    if (performance.now() - asked > 1000) {
+      asked = performance.now();
+      document.getElementById("queue-wait-ask")?.click();
+    }
+    const told = document.querySelector("#queue-wait .queue-wait")?.dataset.left;
+    const left = told ? JSON.parse(told) : [];  // seconds, soonest first; null before a run's first step
+    const about = (seconds) => `about ${Math.max(1, Math.round(seconds))} s`;
+    const text = `In line: ${ordinal(position)}`;
+    // With one run per slot, the n-th in line starts when the n-th soonest of them ends.
+    if (typeof left[position - 1] === "number") return `${text} · starts in ${about(left[position - 1])}`;
+    if (position > left.length && typeof left[0] === "number") return `${text} · the run going now ends in ${about(left[0])}`;
+    return text;
+  }
+
   function showQueue(run) {
     const line = document.querySelector(`${run.status} .run-status`);
     const tracker = document.querySelector(`${run.status} [data-testid="status-tracker"] .progress-text`);
     const queued = tracker?.textContent.match(/queue:\s*(\d+)\/(\d+)/);
     if (!line || !queued || line.dataset.state === "running") return;
-    const times = tracker.textContent.match(/([\d.]+)\/([\d.]+)s/);
-    const left = times ? Math.round(Number(times[2]) - Number(times[1])) : 0;
-    const text = `In line: ${ordinal(Number(queued[1]))}` + (left > 0 ? `, about ${left} s` : "");
+    const text = waitText(Number(queued[1]));
     if (line.dataset.state !== "queued" || line.textContent !== text) {
       line.dataset.state = "queued";
       line.replaceChildren(Object.assign(document.createElement("span"), { textContent: text }));

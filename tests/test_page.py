@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from helpers.app_server import MAX_QUEUE_SIZE, SLOW_REQUEST, full_queue
+from helpers.app_server import MAX_QUEUE_SIZE, full_queue
 from helpers.bad_inputs import HOSTILE_HTML, text_png
 from helpers.pages import (
     DESKTOP,
@@ -33,6 +33,7 @@ from helpers.pages import (
     overflow,
     screenshot,
     set_slider,
+    slow_settings,
     small_images,
     status,
     wait_for_final_image,
@@ -76,12 +77,6 @@ def upload(page: Page, folder: Path, name: str, data: bytes) -> None:
     open_tab(page, "PNG info")
     (folder / name).write_bytes(data)
     page.locator("#png-info-image input[type=file]").set_input_files(folder / name)
-
-
-def slow_settings(page: Page) -> None:
-    small_images(page, size=SLOW_REQUEST["width"], steps=SLOW_REQUEST["steps"])
-    page.get_by_text("Advanced").click()
-    set_slider(page, "Guidance scale", SLOW_REQUEST["guidance_scale"])
 
 
 def compare_seeds(page: Page, seeds: str = "100-103") -> None:
@@ -255,7 +250,7 @@ def test_two_browsers_share_the_queue_and_the_waiting_one_is_told_its_place(brow
     expect(status(first)).to_contain_text(re.compile(r"Step \d+ of 12"))
     small_images(second, steps=2)
     generate(second, "the second in line")
-    expect(status(second)).to_have_text(re.compile(r"^In line: 1st(, about \d+ s)?$"))
+    expect(status(second)).to_have_text(re.compile(r"^In line: 1st · starts in about \d+ s$"))
     expect(status(second)).to_have_attribute("data-state", "queued")
     screenshot(second, "queued", full_page=False)
     first.locator("#stop-button").click()

@@ -7,7 +7,7 @@ from PIL import Image
 
 from pipeline import Finished, GenerationRequest, Preview
 from pipeline.events import GeneratedImage
-from ui.progress import RunProgress
+from ui.progress import RunProgress, Underway
 
 # Two batches of a comparison: four images of 3 steps, and two of 1 step (14 image-steps in all).
 FIRST = [GenerationRequest(prompt="a fox", seed=seed, steps=3) for seed in range(4)]
@@ -75,3 +75,20 @@ def test_the_batch_that_starts_first_gets_the_first_numbers():
         "Images 3–6 of 6 · step 2 of 3 · … s left",
     ]
     assert [fraction for fraction, _ in steps] == [2 / 14, 6 / 14, 10 / 14]
+
+
+def test_the_runs_underway_tell_their_own_time_left_until_they_end(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("ui.progress.time.perf_counter", lambda: now[0])
+    underway = Underway()
+    first = RunProgress(lambda fraction, desc: None, images=1, steps_per_image=3, underway=underway)
+    second = RunProgress(lambda fraction, desc: None, images=1, steps_per_image=3, underway=underway)
+    assert underway.seconds_left() == [None, None]  # started, no step done: no estimate yet
+    now[0] = 102.0
+    assert first.preview(preview(FIRST[:1], (0,), 1)).text == "Step 1 of 3 · 4.0 s left"  # 2 s a step
+    now[0] = 103.0
+    assert underway.seconds_left() == [3.0, None]  # the run's own estimate, counting down
+    first.close()
+    assert underway.seconds_left() == [None]
+    second.close()
+    assert underway.seconds_left() == []

@@ -3,6 +3,7 @@ builds the link of the values shown now, and a value out of range gets a note na
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -94,3 +95,30 @@ def test_copy_link_carries_the_values_shown_now_and_restores_them(browser, app_s
     expect(restored.locator("#seed input")).to_have_value("42")
     assert_nothing_ran(restored)
     restored.context.close()
+
+
+def test_copy_link_is_in_the_settings_column(page):
+    expect(page.locator("#settings #share-row #copy-link")).to_be_visible()
+    expect(page.locator("#settings #share-note")).to_have_count(1)
+
+
+# Records every text the share note shows while the page opens (innerText: what is rendered).
+RECORD_NOTE = """() => {
+    window.noteTexts = [];
+    new MutationObserver(() => {
+        const text = document.querySelector("#share-note")?.innerText.trim();
+        if (text && window.noteTexts.at(-1) !== text) window.noteTexts.push(text);
+    }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def test_the_share_note_shows_no_timer_while_the_page_opens(browser, app_server):
+    context = browser.new_context()
+    context.add_init_script(f"({RECORD_NOTE})()")
+    page = context.new_page()
+    page.goto(app_server.url + "?steps=2")
+    expect(page.locator("#share-note")).to_contain_text("Filled from the link: steps.")
+    texts = page.evaluate("window.noteTexts")
+    context.close()
+    assert [text for text in texts if re.search(r"\d\.\ds", text)] == []  # Gradio's "0.1s" of the load
+    assert texts[-1] == "Filled from the link: steps. Press Generate or Compare to run it."

@@ -112,7 +112,7 @@ def build_controls(token_count: str) -> Controls:
     )
     token_count = gr.HTML(token_count, elem_id="token-count", container=False, padding=False)
     prompt_note = StatusLine("", elem_id="prompt-note", container=False, padding=False)
-    with gr.Row():
+    with gr.Row(elem_classes="run-row"):
         generate = gr.Button("Generate", variant="primary", elem_id="generate-button")
         stop = gr.Button("■ Stop", variant="stop", visible=False, elem_id="stop-button")
     aspect = gr.Radio(CHOICES, value=CHOICES[0], label="Aspect ratio (about one megapixel)", elem_id="aspect")
@@ -141,12 +141,14 @@ def build_controls(token_count: str) -> Controls:
             "", label="Negative prompt", placeholder="Used only when the guidance scale is above 1.", lines=2,
             elem_id="negative-prompt",
         )
+        # The strength twice the seed's width: at equal widths its label and note had a 65 px column.
         with gr.Row():
             variation_seed = gr.Number(
-                0, label="Variation seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, elem_id="variation-seed"
+                0, label="Variation seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=1,
+                elem_id="variation-seed",
             )
             variation_strength = gr.Slider(
-                0.0, 1.0, 0.0, step=0.01, label="Variation strength", info=VARIATION_NOTE,
+                0.0, 1.0, 0.0, step=0.01, label="Variation strength", info=VARIATION_NOTE, scale=2,
                 elem_id="variation-strength",
             )
         variation_note = number_note("variation-note")

@@ -43,7 +43,9 @@ class Explore:
 
 def build_explore() -> Explore:
     """Lay out the button and its strength (call under the result image)."""
-    with gr.Group(elem_id="explore"):  # stacked, so a phone needs no room for both side by side
+    # Stacked, so a phone needs no room for both side by side; a column, not a group, which took
+    # the button's border and fill (in light mode it was bold text on white).
+    with gr.Column(elem_id="explore"):
         strength = gr.Slider(
             0.01, 1.0, DEFAULT_STRENGTH, step=0.01, label="Explore strength", elem_id="explore-strength",
             info=f"{VARIATIONS} variation seeds at this strength around the image",

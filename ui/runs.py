@@ -11,7 +11,7 @@ from PIL import Image
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
-from ui.progress import RunProgress, Step
+from ui.progress import RunProgress, Step, Underway
 from ui.store import ImageStore
 
 
@@ -53,26 +53,33 @@ class Runner:
     def __init__(self, engine: Engine, store: ImageStore):
         self.engine = engine
         self.store = store
+        self.underway = Underway()  # the runs' times left, for those waiting in line
 
     def generate(self, request: GenerationRequest, progress: gr.Progress) -> Iterator[Step | SavedImage]:
         """A `Step` (with the preview) after each step, then the saved image."""
-        tracker = RunProgress(progress, images=1, steps_per_image=request.steps)
+        tracker = RunProgress(progress, images=1, steps_per_image=request.steps, underway=self.underway)
         for event in self._saved(self.engine.generate(request), tracker):
             yield event if isinstance(event, Step) else event.images[0]
 
     def compare(self, requests: Sequence[GenerationRequest], progress: gr.Progress) -> Iterator[Step | SavedBatch]:
         """A `Step` after each step; after each batch, its saved images and their positions in `requests`."""
         tracker = RunProgress(
-            progress, images=len(requests), steps_per_image=sum(request.steps for request in requests) / len(requests)
+            progress, images=len(requests), steps_per_image=sum(request.steps for request in requests) / len(requests),
+            underway=self.underway,
         )
         yield from self._saved(self.engine.compare(requests), tracker)
 
     def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | SavedBatch]:
         """A `Step` per preview, and each batch's images once saved (the handlers note dropped words)."""
-        for event in events:
-            if isinstance(event, Preview):
-                yield tracker.preview(event)
-                continue
-            tracker.finished(event)
-            images = [SavedImage(str(self.store.save(image)), image.request, event.dropped) for image in event.images]
-            yield SavedBatch(event.indices, images, [image.image for image in event.images])
+        try:
+            for event in events:
+                if isinstance(event, Preview):
+                    yield tracker.preview(event)
+                    continue
+                tracker.finished(event)
+                images = [
+                    SavedImage(str(self.store.save(image)), image.request, event.dropped) for image in event.images
+                ]
+                yield SavedBatch(event.indices, images, [image.image for image in event.images])
+        finally:  # also when Stop closes this generator, or the engine fails
+            tracker.close()

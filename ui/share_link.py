@@ -117,27 +117,30 @@ def filled_from_link(query: dict[str, str], controls: Controls, tab: CompareTab)
     return updates | ({"note": lines} if lines else {})
 
 
-def add_share_link(app: gr.Blocks, controls: Controls, tab: CompareTab) -> ShareLink:
-    """The Copy link row (call where it should appear, inside `app`), and the page's load filling
-    the controls from its URL."""
-    with gr.Row(elem_id="share-row"):
+def build_share_link() -> ShareLink:
+    """Lay out Copy link, the box that shows the link, and the note (call in the settings column)."""
+    with gr.Row(elem_id="share-row"):  # the box goes below the button on a phone (its min_width)
         copy = gr.Button("🔗 Copy link", size="sm", scale=0, min_width=140, elem_id="copy-link")
         link = gr.Textbox(
-            label="Link to these settings", placeholder="Copy link puts the link here and on the clipboard",
-            interactive=False, buttons=["copy"], scale=4, elem_id="share-link",
+            label="Link to these settings", placeholder="Copy link puts it here and on the clipboard",
+            interactive=False, buttons=["copy"], scale=4, min_width=240, elem_id="share-link",
         )
     note = StatusLine("", elem_id="share-note")
-    share = ShareLink(copy, link, note)
+    return ShareLink(copy, link, note)
+
+
+def wire_share_link(app: gr.Blocks, share: ShareLink, controls: Controls, tab: CompareTab) -> None:
+    """Copy link, and the page's load filling the controls from its URL."""
     by_name = {**{name: controls.by_parameter[field] for name, field in REQUEST_PARAMETERS.items()},
                **{name: tab.by_parameter[field] for name, field in COMPARE_PARAMETERS.items()}}
-    copy.click(None, [by_name[name] for name in LINK_ORDER], link, js=COPY_LINK_JS, api_visibility="private")
+    shown = [by_name[name] for name in LINK_ORDER]
+    share.copy.click(None, shown, share.link, js=COPY_LINK_JS, api_visibility="private")
 
     def fill(request: gr.Request) -> dict:
         updates = filled_from_link(dict(request.query_params), controls, tab)
         lines = updates.pop("note", [])
         text = "".join(f'<p role="status">{html.escape(line)}</p>' for line in lines)
-        return updates | {note: text}
+        return updates | {share.note: text}
 
-    outputs = [*controls.restorable, tab.seeds, tab.axis, tab.axis_values, note]
+    outputs = [*controls.restorable, tab.seeds, tab.axis, tab.axis_values, share.note]
     app.load(fill, None, outputs, queue=False, api_visibility="private", show_progress="hidden")
-    return share

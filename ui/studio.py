@@ -16,10 +16,11 @@ from ui.footer import footer_text
 from ui.history import wire_history
 from ui.mcp_tools import add_mcp_tools, launch_options
 from ui.options import ServerOptions, StudioOptions
+from ui.progress import build_queue_wait
 from ui.prompt_notes import empty_prompt_count, wire_prompt_notes
 from ui.runs import Runner
 from ui.send_to_generate import SendToGenerate
-from ui.share_link import add_share_link
+from ui.share_link import build_share_link, wire_share_link
 from ui.store import ImageStore
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -67,6 +68,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         with gr.Row(equal_height=False, elem_id="layout"):
             with gr.Column(scale=2, min_width=320, elem_id="settings"):
                 controls = build_controls(empty_prompt_count(engine.tokens))
+                share = build_share_link()
             with gr.Column(scale=3, min_width=320, elem_id="results"):
                 with gr.Tabs(selected=generate_tab.TAB_ID, elem_id="tabs") as tabs:
                     with gr.Tab("Generate", id=generate_tab.TAB_ID):
@@ -81,9 +83,9 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                         png_info = png_info_tab.build_png_info_tab()
                 # After the tabs, so that they come first in the tab order.
                 gr.Examples([[text] for text in example_prompts()], inputs=[controls.prompt], label="Examples")
-        add_share_link(app, controls, compare)
         gr.Markdown(footer_text(engine.info), elem_id="footer")
         build_engine_status(EngineStatus(engine))
+        build_queue_wait(runner.underway)
         send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
         generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
         compare_tab.wire_compare_tab(
@@ -93,6 +95,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         wire_explore(explore, generate.shown, controls, compare, tabs)
         ab_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
+        wire_share_link(app, share, controls, compare)
         wire_history(generate.history, send, app)
         add_mcp_tools(runner, options.max_seeds)
     return app

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from helpers.app_server import SLOW_REQUEST
+
 TESTS = Path(__file__).resolve().parents[1]
 SCREENSHOTS = TESTS.parent / "test-output" / "screenshots"
 AXE = TESTS / "node_modules" / "axe-core" / "axe.min.js"
@@ -66,6 +68,13 @@ def small_images(page: Page, size: int = 256, steps: int = 4) -> None:
     set_slider(page, "Width", size)
     set_slider(page, "Height", size)
     set_slider(page, "Steps", steps)
+
+
+def slow_settings(page: Page) -> None:
+    """The settings of `SLOW_REQUEST` (1536², 12 steps, guidance 5): seconds of work, slow enough to stop."""
+    small_images(page, size=SLOW_REQUEST["width"], steps=SLOW_REQUEST["steps"])
+    page.get_by_text("Advanced").click()
+    set_slider(page, "Guidance scale", SLOW_REQUEST["guidance_scale"])
 
 
 def generate(page: Page, prompt: str = PROMPT) -> None:
