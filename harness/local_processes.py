@@ -15,6 +15,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180
+# The port `free_port` found can be taken before app.py binds it, seconds later (torch imports
+# first): by another test worker's app, or by any outgoing connection. Gradio then exits with this.
+PORT_TAKEN = "Cannot find empty port"
+START_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -62,27 +66,38 @@ def serve_app(
         launcher: what runs app.py with the options that follow (e.g. a wrapper script).
         repo: the checkout whose app.py runs (another one, to compare versions side by side).
     """
-    port = free_port()
-    command = [sys.executable, *launcher, "--model", "tiny", "--no-warmup", "--port", str(port), *args]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(command, cwd=repo, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
-    app = ServedApp(f"http://127.0.0.1:{port}/", process, log)
+    for _ in range(START_TRIES):
+        port = free_port()
+        command = [sys.executable, *launcher, "--model", "tiny", "--no-warmup", "--port", str(port), *args]
+        with open(log, "wb") as sink:
+            process = subprocess.Popen(command, cwd=repo, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
+        app = ServedApp(f"http://127.0.0.1:{port}/", process, log)
+        try:
+            if _wait_until_serving(app):
+                break
+        except BaseException:
+            stop(process)
+            raise
+    else:
+        raise RuntimeError(f"app.py found its port taken {START_TRIES} times:\n{_tail(log)}")
     try:
-        _wait_until_serving(app)
         yield app
     finally:
         stop(process)
 
 
-def _wait_until_serving(app: ServedApp) -> None:
-    """Return once the app answers HTTP; raise with its output if it exits or takes too long."""
+def _wait_until_serving(app: ServedApp) -> bool:
+    """True once the app answers HTTP, False if it exited because its port was taken meanwhile;
+    raise with its output if it exits otherwise or takes too long."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if app.process.poll() is not None:
+            if PORT_TAKEN in _tail(app.log):
+                return False
             raise RuntimeError(f"app.py exited with {app.process.returncode}:\n{_tail(app.log)}")
         try:
             with urllib.request.urlopen(f"{app.url}gradio_api/info", timeout=2):
-                return
+                return True
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)
     raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{_tail(app.log)}")
