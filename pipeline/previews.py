@@ -71,12 +71,16 @@ class LatentRGBPreviewer:
     """A 16x3 linear map: costs next to nothing, images at 1/8 of the final size."""
 
     def __init__(self) -> None:
-        self._factors = torch.tensor(SD3_LATENT_RGB_FACTORS)
-        self._bias = torch.tensor(SD3_LATENT_RGB_BIAS)
+        # The map per (device, dtype), placed once: copying it from pageable host memory to a GPU
+        # at every step would wait for the device, and so stall the step loop.
+        self._placed: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def pixels(self, latents: torch.Tensor) -> torch.Tensor:
-        factors = self._factors.to(latents.device, latents.dtype)
-        bias = self._bias.to(latents.device, latents.dtype)
+        key = (latents.device, latents.dtype)
+        if key not in self._placed:
+            factors, bias = torch.tensor(SD3_LATENT_RGB_FACTORS), torch.tensor(SD3_LATENT_RGB_BIAS)
+            self._placed[key] = (factors.to(*key), bias.to(*key))
+        factors, bias = self._placed[key]
         return to_pixels(torch.einsum("bchw,cr->brhw", latents, factors) + bias[None, :, None, None])
 
     def __call__(self, latents: torch.Tensor) -> list[Image.Image]:

@@ -14,7 +14,7 @@ from pipeline import Engine, Finished, GenerationRequest, ModelInfo, Preview
 from pipeline.batching import plan_batches
 from pipeline.errors import GenerationCancelled, GenerationError, RequestError
 from pipeline.noise import initial_noise, slerp
-from pipeline.previews import estimate_clean_latents
+from pipeline.previews import estimate_clean_latents, start_preview
 
 SIZE = 256
 
@@ -95,6 +95,26 @@ def test_a_step_never_waits_for_a_slow_preview_consumer(engine, monkeypatch, slo
     assert held == [True]  # the steps and the VAE decode went on while the caller was busy
     assert [(type(event), event.step) for event in [first, *rest[:-1]]] == [(Preview, 1), (Preview, 4)]
     assert np.array_equal(pixels(rest[-1].images[0].image), pixels(single_image(engine, req).image))
+
+
+def test_a_started_preview_does_its_work_in_the_thread_that_finishes_it(engine):
+    """On a CPU, starting a preview (in the step loop) computes nothing: the estimate and the decode
+    run when the caller's thread finishes it."""
+    calls = []
+    latents = torch.randn(1, 16, 4, 5)
+
+    def estimate():
+        calls.append("estimate")
+        return latents
+
+    def previewer(clean):
+        calls.append("decode")
+        return engine.previewer(clean)
+
+    finish = start_preview(previewer, estimate)
+    assert calls == []
+    (image,) = finish()
+    assert calls == ["estimate", "decode"] and image.size == (5, 4)
 
 
 def test_previews_can_be_turned_off(engine):
