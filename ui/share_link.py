@@ -122,7 +122,7 @@ def build_share_link() -> ShareLink:
     with gr.Row(elem_id="share-row"):  # the box goes below the button on a phone (its min_width)
         copy = gr.Button("🔗 Copy link", size="sm", scale=0, min_width=140, elem_id="copy-link")
         link = gr.Textbox(
-            label="Link to these settings", placeholder="Copy link puts it here and on the clipboard",
+            label="Link to these settings", placeholder="Copy link puts it here",
             interactive=False, buttons=["copy"], scale=4, min_width=240, elem_id="share-link",
         )
     note = StatusLine("", elem_id="share-note")
