@@ -420,11 +420,11 @@ def write_results(document: dict, output: Path) -> None:
 # --- start and serving with --compile ----------------------------------------------------
 
 
-def start_seconds(folder: Path, options: dict, cache: Path, size: int) -> dict:
-    """A fresh process: seconds from its start to a warmed-up engine (imports, load, compile at `size`), and
-    the compile-cache counters; `cache` is its TORCHINDUCTOR_CACHE_DIR."""
+def start_seconds(folder: Path, options: dict, cache: Path) -> dict:
+    """A fresh process: seconds from its start to an engine warmed up as the app's (imports, load, compile),
+    and the compile-cache counters; `cache` is its TORCHINDUCTOR_CACHE_DIR."""
     spawned = time.time()
-    command = [sys.executable, __file__, "--start-child", str(folder), json.dumps(options), str(size), str(spawned)]
+    command = [sys.executable, __file__, "--start-child", str(folder), json.dumps(options), str(spawned)]
     environment = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
     finished = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     if finished.returncode != 0:
@@ -432,11 +432,10 @@ def start_seconds(folder: Path, options: dict, cache: Path, size: int) -> dict:
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-def _start_child(folder: str, options: str, size: int, spawned: float) -> dict:
+def _start_child(folder: str, options: str, spawned: float) -> dict:
     from torch._dynamo.utils import counters
 
-    engine = Engine.load(LoadOptions(model=folder, warmup=False, preview_decoder="", **json.loads(options)))
-    engine.generate_images(common.make_request(size, "warm-up"))
+    Engine.load(LoadOptions(model=folder, preview_decoder="", **json.loads(options)))  # with the app's warm-up
     ready = time.time()
     return {"start_s": ready - spawned, "cache_hits": counters["inductor"]["fxgraph_cache_hit"],
             "cache_misses": counters["inductor"]["fxgraph_cache_miss"]}
@@ -448,7 +447,7 @@ def measure_start(folder: Path, settings: Settings, cuda: bool) -> dict:
     result = {"cache": str(settings.compile_cache)}
     for name in ("cold", "warm"):
         try:
-            result[name] = {"status": "ok", **start_seconds(folder, options, settings.compile_cache, settings.size)}
+            result[name] = {"status": "ok", **start_seconds(folder, options, settings.compile_cache)}
         except Exception as error:  # noqa: BLE001 - reported, the run goes on
             result[name] = {"status": f"failed: {_describe(error)}"}
     return result
@@ -603,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--start-child":
-        print(json.dumps(_start_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))))
+    if len(sys.argv) == 5 and sys.argv[1] == "--start-child":
+        print(json.dumps(_start_child(sys.argv[2], sys.argv[3], float(sys.argv[4]))))
     else:
         main()

@@ -5,8 +5,9 @@ regionally with dynamic sizes, Inductor's caches kept across restarts, and on Ze
 Why regional and dynamic (measured on CPU with the tiny SD3, see benchmarks/cold_start.py
 --compile): SD3's 38 `JointTransformerBlock`s are two graphs (37 alike, the last one
 `context_pre_only`), compiled once each instead of one 38-block graph; with static shapes every
-new image size or batch size recompiled (49 s for the first 1152x896 after a 1024² warm-up),
-with `dynamic=True` one warm-up covers every size, batch and T5 length.
+new image size or batch size recompiled (49 s for the first 1152x896 after a 1024² warm-up);
+with dynamic sizes, one step at a batch of 2 and the batch-1 warm-up cover every size, batch,
+guidance and T5 length (tests/test_compile.py counts the recompiles).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def use_compile_cache() -> Path:
 def compile_regions(pipe: StableDiffusion3Pipeline) -> None:
     """`torch.compile` each transformer block and the VAE decoder, with dynamic sizes, cached on disk."""
     use_compile_cache()
+    # Measured (TORCH_LOGS=recompiles, tiny SD3): after a 1024² warm-up, the first non-square size
+    # recompiled the decoder, whose height and width had been given one symbol ("duck sizing": both 128).
+    torch.fx.experimental._config.use_duck_shape = False
     transformer = pipe.transformer
     # diffusers 0.42.1 names no repeated blocks for SD3 (compile_repeated_blocks raises without them).
     transformer._repeated_blocks = [BLOCK_CLASS]
@@ -56,6 +60,17 @@ def compile_regions(pipe: StableDiffusion3Pipeline) -> None:
     # The decoder module, not `vae.decode`: with slicing, decode loops over the batch in Python,
     # so its compiled graph would depend on the batch size; the decoder always sees one image.
     pipe.vae.decoder.compile(fullgraph=True, dynamic=True)
+
+
+def compile_batches(pipe: StableDiffusion3Pipeline, size: int = 1024) -> None:
+    """One step at a batch of 2, so the blocks' dynamic graph exists before the batch-1 warm-up.
+
+    Measured (TORCH_LOGS=recompiles, tiny SD3): warmed up at batch 1 only, the blocks' graphs were
+    specialised to batch 1 (torch fixes sizes 0 and 1), and the first batch of 3 recompiled them.
+    Compiled at 2 first, batches of 2 and more share that graph; the warm-up adds one for batch 1.
+    """
+    with torch.no_grad():
+        pipe(prompt=["compile"] * 2, width=size, height=size, num_inference_steps=1, output_type="latent")
 
 
 def compile_ahead_of_time(pipe: StableDiffusion3Pipeline, size: int = AOT_EXAMPLE_SIZE) -> bool:

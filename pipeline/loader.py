@@ -24,7 +24,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
-from pipeline.compilation import compile_ahead_of_time, compile_regions
+from pipeline.compilation import compile_ahead_of_time, compile_batches, compile_regions
 from pipeline.errors import ModelLoadError
 from pipeline.previews import TAESD3_MODEL
 from pipeline.random_model import ensure_tiny_model
@@ -347,6 +347,8 @@ def load_pipeline(options: LoadOptions) -> tuple[StableDiffusion3Pipeline, Model
         compile_ahead_of_time(pipe)
     elif options.compile:
         compile_regions(pipe)
+        if options.warmup:
+            compile_batches(pipe)
     label = "tiny (random SD3)" if options.model == TINY_MODEL else options.model
     info = ModelInfo(model=label, device=device, dtype=str(dtype).removeprefix("torch."), memory_mode=memory_mode)
     return pipe, info
