@@ -56,8 +56,26 @@ def test_different_seeds_give_different_images(engine):
 
 
 def test_stream_is_one_preview_per_step_then_the_final_image(engine):
+    """A caller that keeps up gets every step's preview. Previews a busy caller did not take are
+    skipped, so each step here starts only once the caller holds the last one: a loaded machine
+    that leaves the caller's thread waiting a whole step cannot skip one."""
     req = request(seed=5, steps=3, width=320, height=256)
-    events = list(engine.generate(req))
+    taken, forwards = threading.Semaphore(0), []
+
+    def once_the_caller_has_the_last_preview(module, args):
+        if forwards:
+            assert taken.acquire(timeout=30)
+        forwards.append(module)
+
+    hook = engine.pipeline.transformer.register_forward_pre_hook(once_the_caller_has_the_last_preview)
+    events = []
+    try:
+        for event in engine.generate(req):
+            events.append(event)
+            if isinstance(event, Preview):
+                taken.release()
+    finally:
+        hook.remove()
     previews, final = events[:-1], events[-1]
     assert [type(event) for event in previews] == [Preview] * 3
     assert [event.step for event in previews] == [1, 2, 3]
@@ -283,7 +301,7 @@ def test_cancel_stops_between_steps_and_another_caller_is_unaffected(engine):
     with pytest.raises(GenerationCancelled):
         for event in engine.generate(request(seed=20, steps=6), cancel=cancel):
             seen_steps.append(event.step)
-            if event.step == 2:
+            if event.step >= 2:  # a busy caller may be handed step 3's preview instead of step 2's
                 thread = threading.Thread(target=other_caller)
                 thread.start()
                 cancel.set()
@@ -299,7 +317,7 @@ def test_cancelling_a_comparison_keeps_the_batches_already_finished(engine):
     with pytest.raises(GenerationCancelled):
         for event in engine.compare(requests, cancel=cancel):
             seen.append((type(event), event.indices))
-            if isinstance(event, Preview) and event.indices == (1,) and event.step == 2:
+            if isinstance(event, Preview) and event.indices == (1,) and event.step >= 2:  # or a later one
                 cancel.set()
     assert seen[:2] == [(Preview, (0,)), (Finished, (0,))]
     assert set(seen[2:]) == {(Preview, (1,))} and len(seen[2:]) < 6  # stopped before its last step
@@ -485,7 +503,7 @@ def test_cancel_under_model_offload_sends_every_model_back_to_the_cpu(engine, ti
     cancel = threading.Event()
     with pytest.raises(GenerationCancelled):
         for event in offloaded.generate(request(seed=20, steps=6), cancel=cancel):
-            if event.step == 2:
+            if event.step >= 2:  # a busy caller may be handed step 3's preview instead of step 2's
                 assert placements.last["transformer"] == "accelerator"
                 cancel.set()
     models = ["text_encoder", "text_encoder_2", "text_encoder_3", "transformer", "vae"]
