@@ -31,7 +31,7 @@ from pipeline import GenerationRequest
 from pipeline.grid import read_grid
 from pipeline.metadata import read_request
 from ui import zerogpu
-from ui.presets import CUSTOM, PRESETS, preset_for, preset_size
+from ui.settings import CUSTOM, PRESETS, preset_for, preset_size
 from ui.studio import build_app
 
 pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run

@@ -16,7 +16,7 @@ from torch._dynamo.utils import counters
 
 from pipeline import Engine, GenerationRequest, LoadOptions
 from pipeline.compilation import CACHE_ENV, use_compile_cache
-from ui.presets import PRESETS
+from ui.settings import PRESETS
 
 pytestmark = pytest.mark.slow  # compiles: minutes on 2 loaded cores
 

@@ -5,8 +5,7 @@ import threading
 
 import pytest
 
-from ui.engine_status import REFRESH_S, EngineStatus
-from ui.studio import build_app
+from ui.studio import REFRESH_S, EngineStatus, build_app
 
 STARTING = "Ray: 2 replicas: 1 running, 1 starting"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TABS = ("generate_tab", "compare_tab", "png_info_tab", "ab_tab")
+TABS = ("generate_tab", "compare_tab", "png_info_tab")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -8,10 +8,9 @@ from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.comparison import plan_comparison
-from ui.inline_previews import THUMBNAIL_SIZE, PreviewGallery
+from ui.components import THUMBNAIL_SIZE, PreviewGallery
 from ui.live_grid import LiveGrid
-from ui.progress import Step
-from ui.runs import SavedBatch, SavedImage
+from ui.runs import SavedBatch, SavedImage, Step
 
 
 def grid_of_two_seeds_by_two_step_counts() -> LiveGrid:

@@ -7,7 +7,7 @@ from PIL import Image
 
 from pipeline import Finished, GenerationRequest, Preview
 from pipeline.events import GeneratedImage
-from ui.progress import RunProgress, Underway
+from ui.runs import RunProgress, Underway
 
 # Two batches of a comparison: four images of 3 steps, and two of 1 step (14 image-steps in all).
 FIRST = [GenerationRequest(prompt="a fox", seed=seed, steps=3) for seed in range(4)]
@@ -79,7 +79,7 @@ def test_the_batch_that_starts_first_gets_the_first_numbers():
 
 def test_the_runs_underway_tell_their_own_time_left_until_they_end(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("ui.progress.time.perf_counter", lambda: now[0])
+    monkeypatch.setattr("ui.runs.time.perf_counter", lambda: now[0])
     underway = Underway()
     first = RunProgress(lambda fraction, desc: None, images=1, steps_per_image=3, underway=underway)
     second = RunProgress(lambda fraction, desc: None, images=1, steps_per_image=3, underway=underway)

@@ -21,7 +21,7 @@ from helpers.faults import Steps, transformer_hook
 from helpers.server_process import compare_args, generate_args, in_process, report
 from pipeline import Finished, GenerationRequest
 from pipeline.metadata import read_request
-from ui.requests import request_from
+from ui.settings import request_from
 
 pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
 

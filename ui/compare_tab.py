@@ -1,5 +1,5 @@
-"""The Compare tab and its one handler, also the public `/compare` endpoint: the settings on the
-left over rows of seeds × one optional axis, as a live grid."""
+"""The Compare tab and its one handler, also the public `/compare` endpoint (and `/compare_seeds`,
+kept for existing clients); with the A/B slider between two images of the history."""
 
 from __future__ import annotations
 
@@ -9,22 +9,28 @@ from dataclasses import dataclass, fields
 import gradio as gr
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
+from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
-from ui.controls import Controls
-from ui.errors import shown_as_toast
-from ui.history import History, add_to_history
-from ui.inline_previews import PreviewGallery
+from ui.components import PreviewGallery, StatusLine
+from ui.history import History, SendToGenerate, add_to_history, choices, pick
 from ui.live_grid import LiveGrid
-from ui.progress import Step
-from ui.prompt_notes import dropped_note
-from ui.requests import inputs_for, request_from
-from ui.runs import Runner, SavedImage
-from ui.send_to_generate import SendToGenerate
-from ui.status import DONE, RUNNING, STOPPED, repeated_seeds_note, status_line, status_progress
-from ui.status_line import StatusLine
-from ui.stoppable import GPU_QUEUE, stoppable_gpu_event
+from ui.runs import Runner, SavedImage, Step
+from ui.settings import Controls, dropped_note, inputs_for, request_from
+from ui.status import (
+    DONE,
+    GPU_QUEUE,
+    RUNNING,
+    STOPPED,
+    repeated_seeds_note,
+    shown_as_toast,
+    status_line,
+    status_progress,
+    stoppable_gpu_event,
+)
 from ui.zerogpu import on_gpu
+
+# --- compare tab -------------------------------------------------------------------------------
 
 TAB_ID = "compare"
 DEFAULT_SEEDS = "0-3"
@@ -225,3 +231,53 @@ def wire_compare_tab(
     # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).
     event.then(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
     send.on(tab.gallery.select, _to_generate, tab.results)
+
+
+# --- ab tab ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AbTab:
+    """The components of the A/B section."""
+
+    first: gr.Dropdown
+    second: gr.Dropdown
+    slider: gr.ImageSlider
+    first_settings: gr.Textbox
+    second_settings: gr.Textbox
+
+
+def build_ab_tab() -> AbTab:
+    """Lay out the section (call inside its container)."""
+    gr.Markdown("Pick two images of the history (Generate and Compare both add to it) and slide between them.")
+    with gr.Row():
+        first = gr.Dropdown([], label="A (left)", elem_id="ab-first")
+        second = gr.Dropdown([], label="B (right)", elem_id="ab-second")
+    slider = gr.ImageSlider(label="A / B", type="filepath", format="png", interactive=False, elem_id="ab-slider")
+    with gr.Row():
+        first_settings = gr.Textbox(label="A's settings", lines=4, interactive=False, elem_id="ab-first-settings")
+        second_settings = gr.Textbox(label="B's settings", lines=4, interactive=False, elem_id="ab-second-settings")
+    return AbTab(first, second, slider, first_settings, second_settings)
+
+
+def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) -> None:
+    """Refresh the choices when the section opens (the two newest images); show a pair when either changes."""
+
+    def refresh(entries: list) -> tuple:
+        options = choices(entries)
+        first = options[1][1] if len(options) > 1 else None  # the older of the two newest on the left
+        second = options[0][1] if options else None
+        return gr.Dropdown(choices=options, value=first), gr.Dropdown(choices=options, value=second)
+
+    def show(entries: list, first: int | None, second: int | None) -> tuple:
+        picked = [pick(entries, index) for index in (first, second)]
+        settings = [format_infotext(entry.request, model) if entry else "" for entry in picked]
+        if None in picked:
+            return gr.skip(), *settings
+        return tuple(entry.image or entry.thumbnail for entry in picked), *settings
+
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    outputs = [tab.slider, tab.first_settings, tab.second_settings]
+    opener.expand(refresh, history.entries, [tab.first, tab.second], **private).then(
+        show, [history.entries, tab.first, tab.second], outputs, **private
+    )
+    gr.on([tab.first.input, tab.second.input], show, [history.entries, tab.first, tab.second], outputs, **private)

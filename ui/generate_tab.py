@@ -1,4 +1,5 @@
-"""The Generate tab and its one handler, which is also the public `/generate` endpoint."""
+"""The Generate tab, its one handler (also the public `/generate` endpoint), and Explore around the
+image it shows."""
 
 from __future__ import annotations
 
@@ -8,19 +9,26 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipeline.errors import TurboStudioError
+from pipeline.request import SEED_MAX
 from pipeline.tokens import TokenCounter
-from ui.controls import Controls
-from ui.errors import said_in_the_line
-from ui.history import History, add_to_history, build_history
-from ui.inline_previews import PreviewImage
-from ui.prompt_notes import dropped_note
-from ui.requests import inputs_for, request_from
+from ui.components import PreviewImage, StatusLine
+from ui.history import GENERATE_TAB_ID, History, SendToGenerate, add_to_history, alt_text, build_history
 from ui.runs import Runner, SavedImage
-from ui.send_to_generate import GENERATE_TAB_ID, SendToGenerate, alt_text
-from ui.status import DONE, FAILED, RUNNING, status_line, status_progress, status_stopped, variation_note
-from ui.status_line import StatusLine
-from ui.stoppable import stoppable_gpu_event
+from ui.settings import Controls, dropped_note, inputs_for, request_from
+from ui.status import (
+    DONE,
+    FAILED,
+    RUNNING,
+    said_in_the_line,
+    status_line,
+    status_progress,
+    status_stopped,
+    stoppable_gpu_event,
+    variation_note,
+)
 from ui.zerogpu import on_gpu
+
+# --- generate tab ------------------------------------------------------------------------------
 
 TAB_ID = GENERATE_TAB_ID
 READY = "Ready. Type a prompt and press Enter."
@@ -137,3 +145,34 @@ def _described(saved: SavedImage | None) -> gr.Image:
     """The finished image's alt text: its prompt and seed."""
     return gr.Image(alt_text=alt_text(saved.request)) if saved else gr.skip()
 
+
+# --- explore -----------------------------------------------------------------------------------
+
+VARIATIONS = 8
+DEFAULT_STRENGTH = 0.15
+
+
+@dataclass(frozen=True)
+class Explore:
+    """The button under the result, and the strength it explores at."""
+
+    button: gr.Button
+    strength: gr.Slider
+
+
+def build_explore() -> Explore:
+    """Lay out the button and its strength (call under the result image)."""
+    # Stacked, so a phone needs no room for both side by side; a column, not a group, which took
+    # the button's border and fill (in light mode it was bold text on white).
+    with gr.Column(elem_id="explore"):
+        strength = gr.Slider(
+            0.01, 1.0, DEFAULT_STRENGTH, step=0.01, label="Explore strength", elem_id="explore-strength",
+            info=f"{VARIATIONS} variation seeds at this strength around the image",
+        )
+        button = gr.Button("Explore around this image", elem_id="explore-button", interactive=False)
+    return Explore(button, strength)
+
+
+def variation_seeds(seed: int, count: int = VARIATIONS) -> str:
+    """The `count` seeds after `seed` (wrapping past the largest), as a seed list."""
+    return ", ".join(str((seed + offset) % (SEED_MAX + 1)) for offset in range(1, count + 1))

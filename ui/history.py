@@ -1,13 +1,5 @@
-"""The history: every finished image, from Generate and Compare, newest first, kept in the browser.
-
-Each entry holds the image's request, a small JPEG thumbnail and where the full image is served,
-in Gradio's `BrowserState` (the browser's localStorage), at most `HISTORY_SIZE` entries, so the
-history survives a reload. Entries come back from the browser, so nothing in them is trusted: a
-request is validated again, a thumbnail is decoded only when small, and the full image's path is
-used only with this server's signature (made with a key that lives as long as the process).
-Selecting an entry restores its settings; when its full image is gone, the thumbnail stands in
-and Generate makes the image again, exactly, from those settings.
-"""
+"""The history of finished images, kept in the browser, and Send to Generate, the one action that
+puts a chosen image's settings back in the column (from History, Compare and PNG info)."""
 
 from __future__ import annotations
 
@@ -16,6 +8,7 @@ import hashlib
 import hmac
 import io
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +17,66 @@ from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
-from ui.inline_previews import JPEG_DATA_URL, PreviewGallery, jpeg_data_url
+from ui.components import JPEG_DATA_URL, PreviewGallery, jpeg_data_url
 from ui.runs import SavedImage, caption
-from ui.send_to_generate import SendToGenerate
+from ui.settings import Controls
+from ui.status import status_line
+
+# --- send to generate --------------------------------------------------------------------------
+
+GENERATE_TAB_ID = "generate"
+# Alt text: the prompt's start and the seed; screen readers read the whole prompt in its box.
+ALT_TEXT_CHARS = 150
+
+
+def alt_text(request: GenerationRequest) -> str:
+    """What an image of `request` shows, for screen readers: its prompt (cut on a word) and seed."""
+    prompt = " ".join(request.prompt.split())
+    if len(prompt) > ALT_TEXT_CHARS:
+        prompt = prompt[:ALT_TEXT_CHARS].rsplit(" ", 1)[0] + "…"
+    return f"{prompt} (seed {request.seed})"
+
+
+@dataclass(frozen=True)
+class SendToGenerate:
+    """Where a chosen image goes: its settings into the column, itself into the Generate tab, and
+    its request into `shown` (what the Generate tab shows)."""
+
+    controls: Controls
+    image: gr.Image
+    status: gr.HTML
+    tabs: gr.Tabs
+    shown: gr.State
+
+    @property
+    def outputs(self) -> list:
+        """The components `values` sets."""
+        return [*self.controls.restorable, self.image, self.status, self.tabs, self.shown]
+
+    def on(self, trigger: Callable, fn: Callable, inputs) -> None:
+        """Run `fn` (which returns `values(...)`) on `trigger`, e.g. a gallery's `select`: privately,
+        and queued, since the page runs a State's `.change` listeners (which enable Explore) only
+        for the state changes of queued events."""
+        trigger(fn, inputs, self.outputs, api_visibility="private", show_progress="hidden")
+
+    def values(self, request: GenerationRequest | None, image: str | Image.Image | None = None, note: str = "") -> dict:
+        """The settings of `request`, `image` in the Generate tab (cleared when None), a status line
+        (with `note`, a sentence on how the settings or image differ), and the Generate tab selected
+        (nothing changes without a request)."""
+        if request is None:
+            return gr.skip()
+        ending = f". {note}" if note else "; press Generate to make it again."
+        text = f"Settings of seed {request.seed} restored{ending}"
+        return {
+            **self.controls.restored(request),
+            self.image: gr.Image(image, alt_text=alt_text(request) if image is not None else None),
+            self.status: status_line(text),
+            self.tabs: gr.Tabs(selected=GENERATE_TAB_ID),
+            self.shown: request,
+        }
+
+
+# --- history -----------------------------------------------------------------------------------
 
 HISTORY_SIZE = 24
 THUMBNAIL_SIZE = 128

@@ -45,10 +45,9 @@ from pipeline.request import (
     DEFAULT_STEPS,
     GenerationRequest,
 )
-from ui.errors import shown_as_toast
-from ui.requests import request_from
 from ui.runs import Runner, SavedBatch, SavedImage
-from ui.stoppable import GPU_QUEUE
+from ui.settings import request_from
+from ui.status import GPU_QUEUE, shown_as_toast
 from ui.zerogpu import on_gpu
 
 MCP_PATH = "/gradio_api/mcp"

@@ -19,8 +19,8 @@ from pipeline import GenerationRequest
 from pipeline.errors import RequestError
 from pipeline.metadata import INFOTEXT_KEY
 from pipeline.png_info import KNOWN_CHUNKS, FoundSettings, PngInfo, fit_request, read_png_info, settings_of
-from ui.errors import warn
-from ui.send_to_generate import SendToGenerate
+from ui.history import SendToGenerate
+from ui.status import warn
 
 TAB_ID = "png-info"
 # The settings shown as read, in this order, by their infotext key.

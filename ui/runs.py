@@ -1,7 +1,12 @@
-"""Running requests on the engine and saving what they make: the code the UI and the API share."""
+"""Running requests on the engine, with progress and time left, and saving what they make: the
+code the page, the API and the MCP tools share."""
 
 from __future__ import annotations
 
+import html
+import json
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -11,9 +16,137 @@ from PIL import Image
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
-from ui.progress import RunProgress, Step, Underway
+from ui.components import StatusLine
 from ui.store import ImageStore
 
+# --- progress ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """Where a run stands after a step.
+
+    Attributes:
+        previews: the running batch's previews; `indices` are their positions in the run's requests.
+        step, total_steps: the step just done, of the batch's steps.
+        fraction: of the whole run's work done.
+        text: for people, e.g. "Step 3 of 12 · 4.1 s left", or "Decoding…" after the last step.
+        title: for the browser tab, e.g. "3/12".
+    """
+
+    previews: list[Image.Image]
+    indices: tuple[int, ...]
+    step: int
+    total_steps: int
+    fraction: float
+    text: str
+    title: str
+
+    @property
+    def decoding(self) -> bool:
+        """True after a batch's last step: the VAE decodes and the PNGs are written next."""
+        return self.step == self.total_steps
+
+
+class Underway:
+    """When each run going now expects to end, as its `RunProgress` tells after every step.
+
+    Gradio's queue estimate for a waiting run is the average of past runs' durations, counted from
+    the running one's start: behind a 1536², 12-step run with 11.8 s left, it said "about 1 s" after
+    quick runs, then nothing. The page asks this instead (`build_queue_wait`).
+    """
+
+    def __init__(self) -> None:
+        self._ends: dict[int, float | None] = {}  # by id of the run's RunProgress; None before its first step
+        self._lock = threading.Lock()
+
+    def expect(self, run: object, end: float | None) -> None:
+        """`run` expects to end at `end` (time.perf_counter()), or has not said yet (None)."""
+        with self._lock:
+            self._ends[id(run)] = end
+
+    def ended(self, run: object) -> None:
+        with self._lock:
+            self._ends.pop(id(run), None)
+
+    def seconds_left(self) -> list[float | None]:
+        """Each run's seconds left, soonest first; None for a run that has not done a step yet."""
+        now = time.perf_counter()
+        with self._lock:
+            ends = list(self._ends.values())
+        known = sorted(max(0.0, end - now) for end in ends if end is not None)
+        return [*known, *[None] * (len(ends) - len(known))]
+
+
+def build_queue_wait(underway: Underway) -> None:
+    """A hidden button that assets/page.js clicks about once a second while its run waits in line,
+    and the hidden line it fills with the runs' seconds left (`data-left`, JSON, soonest first).
+    Outside the queue, so a waiting page gets its answer at once."""
+    ask = gr.Button("Queue wait", elem_id="queue-wait-ask")
+    answer = StatusLine("", elem_id="queue-wait")
+
+    def told() -> str:
+        left = [None if seconds is None else round(seconds, 1) for seconds in underway.seconds_left()]
+        return f'<div class="queue-wait" data-left="{html.escape(json.dumps(left))}"></div>'
+
+    ask.click(told, None, answer, queue=False, api_visibility="private", show_progress="hidden")
+
+
+class RunProgress:
+    """Turns the engine's events into `Step`s and reports them to a `gr.Progress` too (API clients
+    read it from the job status; the page shows the `Step` text in its status line).
+
+    Work is counted in image-steps, so a comparison's measure moves evenly across its batches.
+    Batches may run at once (on the Ray backend, one per replica) and their previews interleave:
+    each batch's work is counted apart, and its images are numbered in the order batches start, so
+    "images 5–6 of 6" stays with the batch that showed it first.
+    """
+
+    def __init__(self, progress: gr.Progress, images: int, steps_per_image: float, underway: Underway | None = None):
+        self._progress = progress
+        self._underway = underway or Underway()
+        self._underway.expect(self, None)
+        self._images = images
+        self._total = images * steps_per_image
+        self._done = 0  # image-steps of the finished batches
+        self._running: dict[tuple[int, ...], tuple[int, int]] = {}  # indices -> (first image's number, image-steps)
+        self._numbered = 0  # images of the batches started so far
+        self._started = time.perf_counter()
+        progress(0, desc="Starting")
+
+    def preview(self, preview: Preview) -> Step:
+        """After a step of a batch: the whole run's fraction done and time left, and the batch's step."""
+        count = len(preview.requests)
+        if preview.indices not in self._running:  # the batch's first step: number its images
+            self._running[preview.indices] = (self._numbered + 1, 0)
+            self._numbered += count
+        first = self._running[preview.indices][0]
+        self._running[preview.indices] = (first, count * preview.step)
+        running = sum(steps for _, steps in self._running.values())
+        fraction = min(1.0, (self._done + running) / self._total)
+        now = time.perf_counter()
+        remaining = (now - self._started) * (1 - fraction) / fraction
+        self._underway.expect(self, now + remaining)
+        images = f"images {first}–{first + count - 1} of {self._images}" if self._images > 1 else ""
+        if preview.step == preview.total_steps:
+            text = f"Decoding {images}…" if images else "Decoding…"
+        else:
+            text = f"Step {preview.step} of {preview.total_steps} · {remaining:.1f} s left"
+            text = f"{images.capitalize()} · {text.lower()}" if images else text
+        title = f"{round(fraction * 100)}%" if images else f"{preview.step}/{preview.total_steps}"
+        self._progress(fraction, desc=text)
+        return Step(preview.images, preview.indices, preview.step, preview.total_steps, fraction, text, title)
+
+    def finished(self, finished: Finished) -> None:
+        """After a batch: its work is done."""
+        self._running.pop(finished.indices, None)
+        self._done += sum(image.request.steps for image in finished.images)
+
+    def close(self) -> None:
+        """The run has ended (done, stopped or failed): no one waits for it any more."""
+        self._underway.ended(self)
+
+
+# --- runs --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SavedImage:

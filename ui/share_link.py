@@ -16,9 +16,8 @@ from pipeline import GenerationRequest
 from pipeline.comparison import AXES, NO_AXIS
 from pipeline.errors import RequestError
 from ui.compare_tab import CompareTab
-from ui.controls import Controls
-from ui.presets import preset_for
-from ui.status_line import StatusLine
+from ui.components import StatusLine
+from ui.settings import Controls, preset_for
 
 # URL parameter -> the request field it sets (the Compare tab's own are below).
 REQUEST_PARAMETERS = {

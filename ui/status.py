@@ -1,17 +1,45 @@
-"""The status line above the results: one sentence in words, with a progress bar while a run goes.
-
-Texts are escaped, so a message quoting what someone typed shows as text. `data-state` names what
-the line says: idle, running, stopped, done or failed here; assets/page.js adds queued (with the
-queue position) and failed (with the message of an error toast), and reads it for the tab's title; assets/style.css
-marks the preview unfinished after Stop or an error.
-"""
+"""What a run says: the status line's text, the errors shown as toasts or only in the line, and the
+stoppable generation events whose Stop button takes the start button's place."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from ui.progress import Step
+import gradio as gr
+from gradio.events import Dependency
+
+from pipeline.errors import TurboStudioError
+from ui.runs import Step
+
+# --- errors ------------------------------------------------------------------------------------
+
+def _as_text(message: str) -> str:
+    return html.escape(message, quote=False)
+
+
+def warn(message: str) -> None:
+    """A warning toast showing `message` as plain text."""
+    gr.Warning(_as_text(message))
+
+
+@contextmanager
+def shown_as_toast() -> Iterator[None]:
+    """Turn the engine's errors (whose messages are written for users) into `gr.Error` toasts."""
+    try:
+        yield
+    except TurboStudioError as error:
+        raise gr.Error(_as_text(str(error)), print_exception=False) from None
+
+
+def said_in_the_line(error: TurboStudioError) -> gr.Error:
+    """The `gr.Error` for an engine error that the status line already says: API clients get its
+    message; the page shows no toast, so the message is shown once."""
+    return gr.Error(_as_text(str(error)), visible=False, print_exception=False)
+
+
+# --- status ------------------------------------------------------------------------------------
 
 IDLE = "idle"
 RUNNING = "running"
@@ -54,3 +82,29 @@ def repeated_seeds_note(seeds: Sequence[int]) -> str:
 def variation_note(variation_seed: int, variation_strength: float) -> str:
     """" · variation of seed 5 at 0.15" when a variation is mixed in, "" when none is."""
     return f" · variation of seed {variation_seed} at {variation_strength:g}" if variation_strength > 0 else ""
+
+
+# --- stoppable ---------------------------------------------------------------------------------
+
+GPU_QUEUE = "gpu"
+
+
+def _buttons(running: bool, ready: bool = True) -> tuple[gr.Button, gr.Button]:
+    return gr.Button(visible=not running, interactive=ready), gr.Button(visible=running)
+
+
+def stoppable_gpu_event(triggers: Sequence, start: gr.Button, stop: gr.Button, **listener) -> Dependency:
+    """Run `listener` (the keyword arguments of an event listener) on `triggers`, in the GPU queue.
+
+    While it runs, `start` is hidden and `stop` shown; Stop cancels this session's run only. After
+    Stop, `start` is back at once but disabled until the run has ended: Gradio cancels by session
+    and event, so a run started while the stopped one still finishes its step would be cancelled too.
+    """
+    buttons = [start, stop]
+    quick = {"outputs": buttons, "queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    event = gr.on(triggers, lambda: _buttons(True), **quick).then(concurrency_id=GPU_QUEUE, **listener)
+    # Gradio 6.31's page runs `.then` listeners after success or cancel but not after an error.
+    event.then(lambda: _buttons(False), **quick)
+    event.failure(lambda: _buttons(False), **quick)
+    stop.click(lambda: _buttons(False, ready=False), cancels=[event], **quick)
+    return event

@@ -1,27 +1,28 @@
-"""The whole interface: the settings column, the tabs, the API and the footer, and launching it
-with the page's own script (assets/page.js) and style (assets/style.css)."""
+"""The whole interface: the settings column, the tabs, their wiring to each other, the footer and
+the engine's status line, and launching it with the page's own script (assets/page.js) and style
+(assets/style.css)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
 
-from pipeline import Engine
-from ui import ab_tab, compare_tab, generate_tab, png_info_tab
-from ui.controls import build_controls
-from ui.engine_status import EngineStatus, build_engine_status
-from ui.explore import build_explore, wire_explore
-from ui.footer import footer_text
-from ui.history import wire_history
+from pipeline import Engine, GenerationRequest, ModelInfo
+from ui import compare_tab, generate_tab, png_info_tab
+from ui.compare_tab import CompareTab
+from ui.generate_tab import Explore, build_explore, variation_seeds
+from ui.history import SendToGenerate, wire_history
 from ui.mcp_tools import add_mcp_tools, launch_options
 from ui.options import ServerOptions, StudioOptions
-from ui.progress import build_queue_wait
-from ui.prompt_notes import empty_prompt_count, wire_prompt_notes
-from ui.runs import Runner
-from ui.send_to_generate import SendToGenerate
+from ui.runs import Runner, build_queue_wait
+from ui.settings import Controls, build_controls, empty_prompt_count, wire_prompt_notes
 from ui.share_link import build_share_link, wire_share_link
 from ui.store import ImageStore
+
+# --- studio ------------------------------------------------------------------------------------
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TITLE = "Turbo Studio"
@@ -78,7 +79,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
                         compare = compare_tab.build_compare_tab(options.max_seeds)
                         # An accordion, not a fourth tab: four tabs overflow a phone's width.
                         with gr.Accordion("A/B: slide between two images", open=False, elem_id="ab") as ab_opener:
-                            ab = ab_tab.build_ab_tab()
+                            ab = compare_tab.build_ab_tab()
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
                 # After the tabs, so that they come first in the tab order.
@@ -93,7 +94,7 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
         wire_explore(explore, generate.shown, controls, compare, tabs)
-        ab_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
+        compare_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_share_link(app, share, controls, compare)
         wire_history(generate.history, send, app)
@@ -119,3 +120,108 @@ def launch(app: gr.Blocks, server: ServerOptions, concurrency: int = 1, **extra)
         **launch_options(server.mcp),
         **extra,
     )
+
+
+# --- footer ------------------------------------------------------------------------------------
+
+def footer_text(info: ModelInfo) -> str:
+    """Model, device, dtype and memory mode, as one Markdown line."""
+    return (
+        f"**Model** {info.model} · **Device** {info.device} · **dtype** {info.dtype} · "
+        f"**Memory mode** {info.memory_mode}"
+    )
+
+
+# --- engine status -----------------------------------------------------------------------------
+
+REFRESH_S = 5.0
+
+
+class EngineStatus:
+    """The engine's `status()`, asked at most once per `max_age` seconds however many pages refresh.
+
+    Args:
+        engine: the local `Engine` or a `RemoteEngine`: its `status()` is a line, or "" for nothing to say.
+        max_age: how long an answer is shown before the engine is asked again (default: half the
+            refresh period, so each refresh of a page shows an answer younger than the period).
+    """
+
+    def __init__(self, engine: Engine, max_age: float = REFRESH_S / 2):
+        self._engine = engine
+        self._max_age = max_age
+        # One question at a time, and no page waits for it: while the Ray cluster is lost each
+        # question takes a second (the backend's probe timeout), and the others keep the last answer.
+        self._asking = threading.Lock()
+        self._text = ""
+        self._asked = float("-inf")
+
+    def line(self) -> str:
+        """The engine's latest status line ("" when it has nothing to say)."""
+        if time.monotonic() - self._asked >= self._max_age and self._asking.acquire(blocking=False):
+            try:
+                self._text = self._engine.status()
+                self._asked = time.monotonic()
+            finally:
+                self._asking.release()
+        return self._text
+
+    def shown(self) -> gr.Markdown:
+        """The status component's update: the line, visible only when there is one."""
+        text = self.line()
+        return gr.Markdown(text, visible=bool(text))
+
+
+def build_engine_status(status: EngineStatus) -> gr.Markdown:
+    """Lay out the line (call where it goes) and refresh it every `REFRESH_S` seconds, outside the
+    queue (a full queue must not hide it) and outside the API."""
+    text = status.line()
+    line = gr.Markdown(text, visible=bool(text), elem_id="engine-status")
+    gr.Timer(REFRESH_S).tick(status.shown, None, line, queue=False, api_visibility="private", show_progress="hidden")
+    return line
+
+
+# --- explore, across the tabs ---------------------------------------------------------------
+
+# Clicks Compare once the settings are in place and the tab is shown, as a person would, and
+# resolves once the run has taken them (its line says it is running, queued or failed anew).
+CLICK_COMPARE = """() => new Promise((resolve) => setTimeout(() => {
+    const line = () => document.querySelector('#compare-status .run-status');
+    const before = line()?.textContent;
+    document.querySelector('#compare-button').click();
+    const until = performance.now() + 15000;
+    const wait = () => {
+        const taken = ["running", "queued", "failed"].includes(line()?.dataset.state) && line().textContent !== before;
+        if (taken || performance.now() > until) resolve();
+        else setTimeout(wait, 50);
+    };
+    wait();
+}, 200))"""
+
+
+def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
+    """The button, enabled once the Generate tab shows an image (`shown`: its request): its settings
+    and the variation seeds go to Compare, which runs; then the settings column is as before."""
+
+    def explore_around(request: GenerationRequest | None, strength: float) -> dict:
+        if request is None:
+            return gr.skip()
+        return {
+            **controls.restored(request),
+            controls.variation_strength: strength,
+            compare.seeds: str(request.seed),
+            compare.axis: "variation_seed",
+            compare.axis_values: gr.Textbox(value=variation_seeds(request.seed), interactive=True),
+            tabs: gr.Tabs(selected=compare_tab.TAB_ID),
+        }
+
+    outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
+    private = {"api_visibility": "private", "queue": False}
+    before = gr.State([])  # the settings column's values before exploring, as typed (not checked)
+    remember = explore.button.click(
+        lambda *values: list(values), controls.restorable, before, preprocess=False, **private
+    )
+    run = remember.then(explore_around, [shown, explore.strength], outputs, **private).then(
+        None, js=CLICK_COMPARE, **private
+    )
+    run.then(lambda values: tuple(values), before, controls.restorable, **private)
+    shown.change(lambda request: gr.Button(interactive=request is not None), shown, explore.button, **private)

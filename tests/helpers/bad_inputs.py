@@ -33,7 +33,7 @@ from PIL import Image, PngImagePlugin
 from pipeline import GenerationRequest
 from pipeline import request as limits
 from pipeline.metadata import png_bytes
-from ui.inline_previews import JPEG_DATA_URL
+from ui.components import JPEG_DATA_URL
 from ui.png_info_tab import UPLOAD_AGAIN
 
 # HTML and script that must only ever be shown as text.

@@ -1,0 +1,81 @@
+"""Components the tabs share: the page-only status line, and image outputs whose step previews go
+inline as JPEG data URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import gradio as gr
+from gradio.components.gallery import GalleryData, GalleryImage
+from gradio.data_classes import ImageData
+from PIL import Image
+
+# --- status line -------------------------------------------------------------------------------
+
+class StatusLine(gr.HTML):
+    """`gr.HTML` left out of the public API (like `gr.State`): the API reports progress itself."""
+
+    is_template = True  # rendered by the front end's HTML component
+
+    @property
+    def skip_api(self) -> bool:
+        return True
+
+
+# --- inline previews ---------------------------------------------------------------------------
+
+# Large enough for a cell of a 4-column gallery on a wide screen (~300 px), and a few tens of KB.
+THUMBNAIL_SIZE = 384
+
+
+JPEG_DATA_URL = "data:image/jpeg;base64,"
+
+
+def jpeg_data_url(image: Image.Image, quality: int = 75) -> str:
+    """`image` as a JPEG data URL (75: Pillow's default quality)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return JPEG_DATA_URL + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def inline_jpeg(image: Image.Image) -> ImageData:
+    """`image` as an image value with a JPEG data URL and no file behind it."""
+    return ImageData(url=jpeg_data_url(image), mime_type="image/jpeg")
+
+
+class PreviewImage(gr.Image):
+    """`gr.Image` that sends a PIL image (a preview) inline, and a path (a finished image) as a file."""
+
+    is_template = True  # drawn by the front end's Image component
+
+    def postprocess(self, value):
+        return inline_jpeg(value) if isinstance(value, Image.Image) else super().postprocess(value)
+
+
+def inline_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> ImageData:
+    """`image` shrunk to fit `size`² (never enlarged), as an inline JPEG."""
+    scale = min(1.0, size / max(image.size))
+    shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # A box reduction, then bicubic: 5 ms for 1024² to 384² instead of `thumbnail`'s 11 (2-core EPYC).
+    return inline_jpeg(image.resize(shape, reducing_gap=1.0))
+
+
+def _inline(media: Image.Image | ImageData) -> ImageData:
+    return media if isinstance(media, ImageData) else inline_jpeg(media)
+
+
+class PreviewGallery(gr.Gallery):
+    """`gr.Gallery` that sends its PIL images (previews) and `inline_jpeg` values inline, and its
+    paths (finished images) as files."""
+
+    is_template = True  # drawn by the front end's Gallery component
+
+    def postprocess(self, value) -> GalleryData:
+        items = [item if isinstance(item, (tuple, list)) else (item, None) for item in value or []]
+        inline = (Image.Image, ImageData)
+        files = iter(super().postprocess([item for item in items if not isinstance(item[0], inline)]).root)
+        return GalleryData(root=[
+            GalleryImage(image=_inline(media), caption=caption) if isinstance(media, inline) else next(files)
+            for media, caption in items
+        ])
