@@ -50,9 +50,6 @@ def use_compile_cache() -> Path:
 def compile_regions(pipe: StableDiffusion3Pipeline) -> None:
     """`torch.compile` each transformer block and the VAE decoder, with dynamic sizes, cached on disk."""
     use_compile_cache()
-    # Measured (TORCH_LOGS=recompiles, tiny SD3): after a 1024² warm-up, the first non-square size
-    # recompiled the decoder, whose height and width had been given one symbol ("duck sizing": both 128).
-    torch.fx.experimental._config.use_duck_shape = False
     transformer = pipe.transformer
     # diffusers 0.42.1 names no repeated blocks for SD3 (compile_repeated_blocks raises without them).
     transformer._repeated_blocks = [BLOCK_CLASS]
@@ -63,14 +60,16 @@ def compile_regions(pipe: StableDiffusion3Pipeline) -> None:
 
 
 def compile_batches(pipe: StableDiffusion3Pipeline, size: int = 1024) -> None:
-    """One step at a batch of 2, so the blocks' dynamic graph exists before the batch-1 warm-up.
+    """One step at a batch of 2 and a non-square size, before the app's batch-1 square warm-up.
 
-    Measured (TORCH_LOGS=recompiles, tiny SD3): warmed up at batch 1 only, the blocks' graphs were
-    specialised to batch 1 (torch fixes sizes 0 and 1), and the first batch of 3 recompiled them.
-    Compiled at 2 first, batches of 2 and more share that graph; the warm-up adds one for batch 1.
+    Measured (TORCH_LOGS=recompiles, tiny SD3) after a 1024² batch-1 warm-up alone: the blocks' graphs
+    were specialised to batch 1 (torch fixes sizes 0 and 1), so a batch of 3 recompiled them; the
+    decoder's height and width shared one symbol ("duck sizing": both 128), so the first non-square
+    size recompiled it (setting use_duck_shape = False did not stop it). Compiled here first, batches
+    of 2 and more and every size share these graphs; the warm-up adds the blocks' batch-1 graphs.
     """
     with torch.no_grad():
-        pipe(prompt=["compile"] * 2, width=size, height=size, num_inference_steps=1, output_type="latent")
+        pipe(prompt=["compile"] * 2, width=size, height=size * 3 // 4, num_inference_steps=1)
 
 
 def compile_ahead_of_time(pipe: StableDiffusion3Pipeline, size: int = AOT_EXAMPLE_SIZE) -> bool:
