@@ -2,6 +2,7 @@
 each backend: embedded, and Ray Serve with two replicas (`backend_server` in tests/conftest.py)."""
 
 import base64
+import inspect
 import io
 import os
 import re
@@ -335,9 +336,14 @@ def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matchin
     app = build_app(engine)
 
     # Each duration is called as ZeroGPU calls it: with the handler's inputs (here a prompt, then
-    # the other components' initial values), then the progress tracker.
+    # the other components' initial values), then the progress tracker where it takes one (the MCP
+    # tools, `gr.api` functions, take none).
     seconds = {
-        block_fn.api_name: durations[block_fn.fn](PROMPT, *(component.value for component in block_fn.inputs[1:]), None)
+        block_fn.api_name: durations[block_fn.fn](
+            PROMPT,
+            *(component.value for component in block_fn.inputs[1:]),
+            *([None] if "progress" in inspect.signature(block_fn.fn).parameters else []),
+        )
         for block_fn in app.fns.values()
         if block_fn.fn in durations
     }
@@ -345,6 +351,8 @@ def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matchin
     assert seconds == {
         "generate": round(fixed + 4 * per_megapixel_step),  # one 1024x1024 image, 4 steps
         "compare": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
+        "mcp_generate": round(fixed + 4 * per_megapixel_step),  # the MCP tools, at the same defaults
+        "mcp_compare": round(fixed + 4 * 4 * per_megapixel_step),
     }
     handler = next(fn.fn for fn in app.fns.values() if fn.api_name == "compare")
     assert durations[handler](PROMPT, "", "", "none", "", 1024, 1024, 4, 0.0, 0, 0.0, 256, None) == fixed  # no seeds
