@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.seeds import DEFAULT_MAX_SEEDS
+from ui.store import DEFAULT_MAX_CACHE_MB
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_MAX_QUEUE_SIZE = 20
-# The most Gradio's cache of served images keeps (ui/store.py): ~700 images of 1024² (~3 MB each),
-# several minutes of a busy GPU, and a small part of a Space's 50 GB disk. An image pruned early
-# still shows in the page that has it; History then restores its settings to make it again.
-DEFAULT_MAX_CACHE_MB = 2048
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,11 @@ from gradio.utils import get_upload_folder
 from pipeline import GeneratedImage
 from pipeline.errors import GenerationError
 from pipeline.metadata import png_bytes, save_png_atomically
-from ui.options import DEFAULT_MAX_CACHE_MB
+
+# The most Gradio's cache of served images keeps : ~700 images of 1024² (~3 MB each),
+# several minutes of a busy GPU, and a small part of a Space's 50 GB disk. An image pruned early
+# still shows in the page that has it; History then restores its settings to make it again.
+DEFAULT_MAX_CACHE_MB = 2048
 
 # How long a handed-out URL works: while a page may still show the image. At one 1024² image a
 # second, an hour is ~11 GB (over 100 GB at 8 GPUs), hence the size bound too.
