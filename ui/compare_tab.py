@@ -12,7 +12,7 @@ from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
-from ui.components import PreviewGallery, StatusLine
+from ui.components import PreviewGallery, StatusLine, page_only
 from ui.history import History, SendToGenerate, add_to_history, choices, pick
 from ui.live_grid import LiveGrid
 from ui.runs import Runner, SavedImage, Step
@@ -91,7 +91,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     )
     headers = StatusLine("", elem_id="comparison-headers")
     grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
-    axis.input(_axis_values_box, axis, axis_values, queue=False, api_visibility="private", show_progress="hidden")
+    axis.input(_axis_values_box, axis, axis_values, **page_only())
     return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, headers, grid, gr.State(None))
 
 
@@ -224,7 +224,7 @@ def wire_compare_tab(
     )
     # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
     # other work after the images were done ("In line: 1st" for 30 s on a busy server).
-    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    private = page_only()
     event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
     # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
     # not on Stop's click: writing the status line while the cancelled run still held it left that
@@ -275,7 +275,7 @@ def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) 
             return gr.skip(), *settings
         return tuple(entry.image or entry.thumbnail for entry in picked), *settings
 
-    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    private = page_only()
     outputs = [tab.slider, tab.first_settings, tab.second_settings]
     opener.expand(refresh, history.entries, [tab.first, tab.second], **private).then(
         show, [history.entries, tab.first, tab.second], outputs, **private

@@ -1,5 +1,5 @@
-"""Components the tabs share: the page-only status line, and image outputs whose step previews go
-inline as JPEG data URLs."""
+"""Components the tabs share: the page-only status line and the listener settings of page-only events,
+and image outputs whose step previews go inline as JPEG data URLs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ class StatusLine(gr.HTML):
     @property
     def skip_api(self) -> bool:
         return True
+
+
+def page_only(queued: bool = False) -> dict:
+    """The keyword arguments of a page-only event listener: out of the API, with no progress shown.
+
+    Args:
+        queued: run it in the queue; else it runs at once, outside the queue (a full queue must not
+            hold up the page), except that the page runs a State's `.change` listeners only for the
+            state changes of queued events.
+    """
+    return {"api_visibility": "private", "show_progress": "hidden"} | ({} if queued else {"queue": False})
 
 
 # --- inline previews ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import gradio as gr
 from pipeline.errors import TurboStudioError
 from pipeline.request import SEED_MAX
 from pipeline.tokens import TokenCounter
-from ui.components import PreviewImage, StatusLine
+from ui.components import PreviewImage, StatusLine, page_only
 from ui.history import GENERATE_TAB_ID, History, SendToGenerate, add_to_history, alt_text, build_history
 from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
@@ -134,7 +134,7 @@ def wire_generate_tab(
         # only say "Value 0 is less than minimum value 256", and round 1024.5).
         preprocess=False,
     )
-    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    private = page_only()
     controls.stop.click(status_stopped, tab.step, tab.status, **private)
     history = tab.history
     event.success(_described, tab.result, tab.image, **private)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
-from ui.components import JPEG_DATA_URL, PreviewGallery, jpeg_data_url
+from ui.components import JPEG_DATA_URL, PreviewGallery, jpeg_data_url, page_only
 from ui.runs import SavedImage, caption
 from ui.settings import Controls
 from ui.status import status_line
@@ -57,7 +57,7 @@ class SendToGenerate:
         """Run `fn` (which returns `values(...)`) on `trigger`, e.g. a gallery's `select`: privately,
         and queued, since the page runs a State's `.change` listeners (which enable Explore) only
         for the state changes of queued events."""
-        trigger(fn, inputs, self.outputs, api_visibility="private", show_progress="hidden")
+        trigger(fn, inputs, self.outputs, **page_only(queued=True))
 
     def values(self, request: GenerationRequest | None, image: str | Image.Image | None = None, note: str = "") -> dict:
         """The settings of `request`, `image` in the Generate tab (cleared when None), a status line
@@ -169,9 +169,7 @@ def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None
             return send.values(entry.request, entry.thumbnail, IMAGE_GONE)
         return send.values(entry.request, entry.image)
 
-    app.load(
-        gallery_items, history.entries, history.gallery, queue=False, api_visibility="private", show_progress="hidden"
-    )
+    app.load(gallery_items, history.entries, history.gallery, **page_only())
     send.on(history.gallery.select, restore, history.entries)
 
 

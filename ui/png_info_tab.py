@@ -19,6 +19,7 @@ from pipeline import GenerationRequest
 from pipeline.errors import RequestError
 from pipeline.metadata import INFOTEXT_KEY
 from pipeline.png_info import KNOWN_CHUNKS, FoundSettings, PngInfo, fit_request, read_png_info, settings_of
+from ui.components import page_only
 from ui.history import SendToGenerate
 from ui.status import warn
 
@@ -253,14 +254,13 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None
         note = f"Changed to fit: {'; '.join(choice.changes)}. Press Generate." if choice.changes else ""
         return send.values(choice.request, choice.image, note)
 
-    private = {"api_visibility": "private", "show_progress": "hidden"}
     tab.upload.change(
         read,
         tab.upload,
         [tab.parameters, tab.choices, tab.send, tab.summary, tab.cell, tab.changes, tab.chunks],
         api_name="png_info",
         preprocess=False,
-        **private,
+        **page_only(queued=True),
     )
-    tab.cell.change(on_cell, [tab.choices, tab.cell], [tab.changes, tab.send], queue=False, **private)
+    tab.cell.change(on_cell, [tab.choices, tab.cell], [tab.changes, tab.send], **page_only())
     send.on(tab.send.click, on_send, [tab.choices, tab.cell])

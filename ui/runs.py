@@ -16,7 +16,7 @@ from PIL import Image
 from pipeline import Engine, Finished, GenerationRequest, Preview
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
-from ui.components import StatusLine
+from ui.components import StatusLine, page_only
 from ui.store import ImageStore
 
 # --- progress ----------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def build_queue_wait(underway: Underway) -> None:
         left = [None if seconds is None else round(seconds, 1) for seconds in underway.seconds_left()]
         return f'<div class="queue-wait" data-left="{html.escape(json.dumps(left))}"></div>'
 
-    ask.click(told, None, answer, queue=False, api_visibility="private", show_progress="hidden")
+    ask.click(told, None, answer, **page_only())
 
 
 class RunProgress:

@@ -32,7 +32,7 @@ from pipeline.request import (
     random_seed,
 )
 from pipeline.tokens import DroppedWords, TokenCount, TokenCounter
-from ui.components import StatusLine
+from ui.components import StatusLine, page_only
 
 # --- requests ----------------------------------------------------------------------------------
 
@@ -144,10 +144,8 @@ def check_numbers(names: Sequence[str], controls: Sequence[gr.components.Compone
         list(controls),
         note,
         preprocess=False,  # the value as typed, not Gradio's check of the slider's bounds
-        queue=False,
-        api_visibility="private",
         trigger_mode="always_last",
-        show_progress="hidden",
+        **page_only(),
     )
 
 
@@ -298,7 +296,7 @@ def build_controls(token_count: str) -> Controls:
 
 
 def _wire(controls: Controls) -> None:
-    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    private = page_only()
     controls.aspect.input(
         preset_size,
         [controls.aspect, controls.width, controls.height],
@@ -386,8 +384,6 @@ def wire_prompt_notes(controls: Controls, tokens: TokenCounter) -> None:
         inputs,
         controls.token_count,
         preprocess=False,
-        queue=False,
-        api_visibility="private",
         trigger_mode="always_last",
-        show_progress="hidden",
+        **page_only(),
     )

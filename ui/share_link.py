@@ -16,7 +16,7 @@ from pipeline import GenerationRequest
 from pipeline.comparison import AXES, NO_AXIS
 from pipeline.errors import RequestError
 from ui.compare_tab import CompareTab
-from ui.components import StatusLine
+from ui.components import StatusLine, page_only
 from ui.settings import Controls, preset_for
 
 # URL parameter -> the request field it sets (the Compare tab's own are below).
@@ -133,7 +133,7 @@ def wire_share_link(app: gr.Blocks, share: ShareLink, controls: Controls, tab: C
     by_name = {**{name: controls.by_parameter[field] for name, field in REQUEST_PARAMETERS.items()},
                **{name: tab.by_parameter[field] for name, field in COMPARE_PARAMETERS.items()}}
     shown = [by_name[name] for name in LINK_ORDER]
-    share.copy.click(None, shown, share.link, js=COPY_LINK_JS, api_visibility="private")
+    share.copy.click(None, shown, share.link, js=COPY_LINK_JS, **page_only())
 
     def fill(request: gr.Request) -> dict:
         updates = filled_from_link(dict(request.query_params), controls, tab)
@@ -142,4 +142,4 @@ def wire_share_link(app: gr.Blocks, share: ShareLink, controls: Controls, tab: C
         return updates | {share.note: text}
 
     outputs = [*controls.restorable, tab.seeds, tab.axis, tab.axis_values, share.note]
-    app.load(fill, None, outputs, queue=False, api_visibility="private", show_progress="hidden")
+    app.load(fill, None, outputs, **page_only())

@@ -11,6 +11,7 @@ import gradio as gr
 from gradio.events import Dependency
 
 from pipeline.errors import TurboStudioError
+from ui.components import page_only
 from ui.runs import Step
 
 # --- errors ------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ def stoppable_gpu_event(triggers: Sequence, start: gr.Button, stop: gr.Button, *
     and event, so a run started while the stopped one still finishes its step would be cancelled too.
     """
     buttons = [start, stop]
-    quick = {"outputs": buttons, "queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    quick = {"outputs": buttons, **page_only()}
     event = gr.on(triggers, lambda: _buttons(True), **quick).then(concurrency_id=GPU_QUEUE, **listener)
     # Gradio 6.31's page runs `.then` listeners after success or cancel but not after an error.
     event.then(lambda: _buttons(False), **quick)

@@ -13,6 +13,7 @@ import gradio as gr
 from pipeline import Engine, GenerationRequest, ModelInfo
 from ui import compare_tab, generate_tab, png_info_tab
 from ui.compare_tab import CompareTab
+from ui.components import page_only
 from ui.generate_tab import Explore, build_explore, variation_seeds
 from ui.history import SendToGenerate, wire_history
 from ui.mcp_tools import add_mcp_tools, launch_options
@@ -176,7 +177,7 @@ def build_engine_status(status: EngineStatus) -> gr.Markdown:
     queue (a full queue must not hide it) and outside the API."""
     text = status.line()
     line = gr.Markdown(text, visible=bool(text), elem_id="engine-status")
-    gr.Timer(REFRESH_S).tick(status.shown, None, line, queue=False, api_visibility="private", show_progress="hidden")
+    gr.Timer(REFRESH_S).tick(status.shown, None, line, **page_only())
     return line
 
 
@@ -215,7 +216,7 @@ def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare:
         }
 
     outputs = [*controls.restorable, compare.seeds, compare.axis, compare.axis_values, tabs]
-    private = {"api_visibility": "private", "queue": False}
+    private = page_only()
     before = gr.State([])  # the settings column's values before exploring, as typed (not checked)
     remember = explore.button.click(
         lambda *values: list(values), controls.restorable, before, preprocess=False, **private
