@@ -362,7 +362,6 @@ class Engine:
         """Generate `job` with the pipeline (the caller holds the lock) and return its images."""
         batch = job.batch
         first = batch[0]
-        started = time.perf_counter()
         pipe = self.pipeline
         positive = self.prompts.encode(first.prompt, first.max_sequence_length)
         embeddings = {
@@ -399,7 +398,6 @@ class Engine:
             raise
         return Finished(
             images=[GeneratedImage(image, request, self.info.model) for image, request in zip(images, batch)],
-            elapsed=time.perf_counter() - started,
             indices=job.indices,
             dropped=positive.dropped_words,
         )

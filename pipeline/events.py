@@ -37,16 +37,10 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class Finished:
-    """A batch is done: its images, the time taken, their positions in the requests given to the
-    engine (as `Preview.indices`), and the prompt words each text encoder dropped (found when the
-    prompt was encoded, so nobody needs to tokenise it again)."""
+    """A batch is done: its images, their positions in the requests given to the engine (as
+    `Preview.indices`), and the prompt words each text encoder dropped (found when the prompt was
+    encoded, so nobody needs to tokenise it again; `str()` of each says it in a sentence)."""
 
     images: list[GeneratedImage]
-    elapsed: float
     indices: tuple[int, ...]
     dropped: tuple[DroppedWords, ...] = ()
-
-    @property
-    def warnings(self) -> list[str]:
-        """The dropped words as sentences, e.g. "CLIP reads 77 tokens and ignored: ..."."""
-        return [str(words) for words in self.dropped]

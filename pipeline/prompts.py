@@ -39,7 +39,6 @@ class PromptEncoder:
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[str, int], TextEmbedding] = OrderedDict()
         self._lock = threading.Lock()
-        self.misses = 0
 
     def encode(self, text: str, max_sequence_length: int) -> TextEmbedding:
         """The embedding of `text`, from the cache when it was encoded recently."""
@@ -62,7 +61,6 @@ class PromptEncoder:
         dropped = tuple(self.tokens.dropped(text, max_sequence_length))
         embedding = TextEmbedding(tokens, pooled, dropped)
         with self._lock:
-            self.misses += 1
             self._cache[key] = embedding
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -21,11 +21,6 @@ class TokenCount:
     t5: int | None
     t5_limit: int
 
-    @property
-    def over_limit(self) -> bool:
-        """True when an encoder cannot read the whole prompt."""
-        return self.clip > self.clip_limit or (self.t5 is not None and self.t5 > self.t5_limit)
-
 
 @dataclass(frozen=True)
 class DroppedWords:

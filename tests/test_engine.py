@@ -396,10 +396,10 @@ def test_guidance_above_one_encodes_and_uses_the_negative_prompt(engine):
 def test_long_prompts_report_the_words_each_encoder_dropped(engine):
     words = " ".join(["lighthouse"] * 10 + ["zebra"])
     (finished,) = [event for event in engine.generate(request(prompt=words, steps=1), previews=False)]
-    notes = finished.warnings
+    notes = [str(words) for words in finished.dropped]
     assert any(note.startswith("CLIP reads 77 tokens and ignored:") and note.endswith("zebra") for note in notes)
     short = list(engine.generate(request(steps=1), previews=False))[-1]
-    assert short.warnings == []
+    assert short.dropped == ()
 
 
 class _FailOnce:

@@ -148,7 +148,15 @@ def test_the_large_random_model_has_sd35_large_shapes():
 def test_the_tiny_model_warms_up_through_engine_load(tiny_model_dir):
     engine = Engine.load(LoadOptions(model=str(tiny_model_dir), preview_decoder=""))
     assert engine.info.model == str(tiny_model_dir) and engine.info.dtype == "float32"
-    assert engine.prompts.misses == 1  # the warm-up prompt was encoded
+    # The warm-up prompt was encoded: encoding it again runs no text encoder (it comes from the cache).
+    calls = []
+    hook = engine.pipeline.text_encoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        engine.prompts.encode("warm-up", GenerationRequest(prompt="warm-up").max_sequence_length)
+        engine.prompts.encode("not warmed up", GenerationRequest(prompt="warm-up").max_sequence_length)
+    finally:
+        hook.remove()
+    assert calls == [1]  # only the prompt never seen before ran the encoder
 
 
 def test_previews_use_taesd3_when_its_weights_are_local(engine, tmp_path):

@@ -20,7 +20,7 @@ def preview(requests, indices, step):
 
 
 def finished(requests, indices):
-    return Finished([GeneratedImage(PICTURE, request, "tiny") for request in requests], 0.1, indices)
+    return Finished([GeneratedImage(PICTURE, request, "tiny") for request in requests], indices)
 
 
 def told(events):
