@@ -23,6 +23,7 @@ from cli import parse_args
 from helpers.app_server import (
     MAX_SEEDS,
     SLOW_REQUEST,
+    cancel,
     full_queue,
     run_app,
     slow_jobs,
@@ -193,8 +194,8 @@ def test_cancel_stops_the_generation_and_frees_the_slot_at_once(client, backend_
         started = time.monotonic()
         wait_until(lambda: len(slow.outputs()) >= 3, what="a third preview")
         step_seconds = time.monotonic() - started
-        slow.cancel()
         cancelled = time.monotonic()
+        cancel(slow)
 
         quick, _ = generate(client, seed=32).result(timeout=60)
         waited = time.monotonic() - cancelled
