@@ -4,13 +4,22 @@ while it runs and as their PNG files at the end."""
 import base64
 import io
 
+import numpy as np
 from PIL import Image
 
 from pipeline import GenerationRequest
 from pipeline.comparison import plan_comparison
-from ui.components import THUMBNAIL_SIZE, PreviewGallery
+from pipeline.grid import grid_png
+from pipeline.tokens import DroppedWords
+from ui.components import GRID_THUMBNAIL_SIZE, PreviewGallery
 from ui.live_grid import LiveGrid
 from ui.runs import SavedBatch, SavedImage, Step
+
+THUMBNAIL = Image.new("RGB", (128, 64), "blue")
+
+
+def noise(width: int, height: int, seed: int) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
 def grid_of_two_seeds_by_two_step_counts() -> LiveGrid:
@@ -25,7 +34,7 @@ def step(grid: LiveGrid, indices: tuple[int, ...]) -> Step:
 
 def finished(grid: LiveGrid, indices: tuple[int, ...]) -> SavedBatch:
     requests = grid.comparison.requests
-    saved = [SavedImage(f"/cache/{index}.png", requests[index]) for index in indices]
+    saved = [SavedImage(f"/cache/{index}.png", requests[index], THUMBNAIL, 1.0) for index in indices]
     return SavedBatch(indices, saved, [Image.new("RGB", (1024, 512), "blue") for _ in indices])
 
 
@@ -67,7 +76,7 @@ def test_a_thumbnail_fits_the_gallery_cell_and_keeps_the_shape():
     grid.update(finished(grid, (0,)))
     value = grid.gallery()[0][0]
     with Image.open(io.BytesIO(base64.b64decode(value.url.split(",", 1)[1]))) as thumbnail:
-        assert thumbnail.size == (THUMBNAIL_SIZE, THUMBNAIL_SIZE // 2)
+        assert thumbnail.size == (GRID_THUMBNAIL_SIZE, GRID_THUMBNAIL_SIZE // 2)
 
 
 def test_headers_carry_the_columns_and_the_seeds_and_axis_values_for_the_page():
@@ -83,3 +92,29 @@ def test_headers_carry_the_columns_and_the_seeds_and_axis_values_for_the_page():
     assert LiveGrid(plan_comparison(base, "1-6")).headers() == (
         '<div class="grid-headers" data-count="4" data-rows="[]" data-columns="[]"></div>'
     )
+
+
+def test_the_grid_png_is_drawn_from_the_images_in_memory_not_read_back(monkeypatch):
+    grid = grid_of_two_seeds_by_two_step_counts()
+    pictures = {index: noise(1024, 512, index) for index in (0, 2)}
+    requests = grid.comparison.requests
+    saved = [SavedImage(f"/cache/{index}.png", requests[index], THUMBNAIL, 1.0) for index in pictures]  # no such files
+    grid.update(SavedBatch((0, 2), saved, list(pictures.values())))
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args))
+    png = grid.png("tiny")
+    assert opened == []
+    monkeypatch.undo()
+    assert png == grid_png(grid.comparison, [pictures[0], None, pictures[2], None], "tiny")  # the same pixels
+
+
+def test_the_run_s_time_and_the_base_prompt_s_dropped_words_come_from_the_finished_cells():
+    grid = LiveGrid(plan_comparison(GenerationRequest(prompt="a fox in snow", width=256, height=256), "1", "prompt_sr",
+                                    "fox, owl"))
+    fox, owl = (DroppedWords("CLIP", 77, "snow"),), (DroppedWords("CLIP", 77, "in snow"),)
+    fox_request, owl_request = grid.comparison.requests
+    assert fox_request.prompt == "a fox in snow" and owl_request.prompt == "a owl in snow"
+    grid.update(SavedBatch((1,), [SavedImage("/cache/1.png", owl_request, THUMBNAIL, 2.5, owl)], [THUMBNAIL]))
+    assert grid.dropped == () and grid.seconds == 2.5  # only another prompt's cell is done
+    grid.update(SavedBatch((0,), [SavedImage("/cache/0.png", fox_request, THUMBNAIL, 4.0, fox)], [THUMBNAIL]))
+    assert grid.dropped == fox and grid.seconds == 4.0

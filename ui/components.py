@@ -36,8 +36,9 @@ def page_only(queued: bool = False) -> dict:
 
 # --- inline previews ---------------------------------------------------------------------------
 
-# Large enough for a cell of a 4-column gallery on a wide screen (~300 px), and a few tens of KB.
-THUMBNAIL_SIZE = 384
+# The live grid's inline thumbnails: large enough for a cell of a 4-column gallery on a wide screen
+# (~300 px), and a few tens of KB.
+GRID_THUMBNAIL_SIZE = 384
 
 
 JPEG_DATA_URL = "data:image/jpeg;base64,"
@@ -64,7 +65,7 @@ class PreviewImage(gr.Image):
         return inline_jpeg(value) if isinstance(value, Image.Image) else super().postprocess(value)
 
 
-def inline_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> ImageData:
+def inline_thumbnail(image: Image.Image, size: int = GRID_THUMBNAIL_SIZE) -> ImageData:
     """`image` shrunk to fit `size`² (never enlarged), as an inline JPEG."""
     scale = min(1.0, size / max(image.size))
     shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))

@@ -18,7 +18,7 @@ from PIL import Image
 from pipeline import GenerationRequest
 from pipeline.errors import RequestError
 from ui.components import JPEG_DATA_URL, PreviewGallery, jpeg_data_url, page_only
-from ui.runs import SavedImage, caption
+from ui.runs import HISTORY_THUMBNAIL_SIZE, SavedImage, caption
 from ui.settings import Controls
 from ui.status import status_line
 
@@ -79,7 +79,6 @@ class SendToGenerate:
 # --- history -----------------------------------------------------------------------------------
 
 HISTORY_SIZE = 24
-THUMBNAIL_SIZE = 128
 THUMBNAIL_QUALITY = 80
 MAX_THUMBNAIL_CHARS = 64 * 1024
 STORAGE_KEY = "turbo-studio-history"
@@ -126,17 +125,23 @@ class Entry:
 
 
 def add_to_history(new: SavedImage | list[SavedImage | None] | None, entries: object) -> tuple:
-    """The gallery and its entries with `new` (one image, or a comparison's finished cells) first."""
+    """The gallery and its entries with `new` (one image, or a comparison's finished cells) first.
+    Each older entry is checked (its thumbnail decoded) once; the new ones are made from the run's
+    own thumbnails, not read back."""
     added = [saved for saved in (new if isinstance(new, list) else [new]) if saved is not None]
     if not added:
         return gr.skip(), gr.skip()
-    stored = [*(_entry(saved) for saved in reversed(added)), *(entry.stored for entry in checked(entries))]
-    return gallery_items(stored[:HISTORY_SIZE]), stored[:HISTORY_SIZE]
+    kept = [*(_entry(saved) for saved in reversed(added)), *checked(entries)][:HISTORY_SIZE]
+    return _gallery(kept), [entry.stored for entry in kept]
 
 
 def gallery_items(entries: object) -> list[tuple[Image.Image, str]]:
     """Gallery values of the valid `entries`: each thumbnail and the whole caption."""
-    return [(entry.thumbnail, caption(entry.request)) for entry in checked(entries)]
+    return _gallery(checked(entries))
+
+
+def _gallery(entries: list[Entry]) -> list[tuple[Image.Image, str]]:
+    return [(entry.thumbnail, caption(entry.request)) for entry in entries]
 
 
 def choices(entries: object) -> list[tuple[str, int]]:
@@ -173,16 +178,15 @@ def wire_history(history: History, send: SendToGenerate, app: gr.Blocks) -> None
     send.on(history.gallery.select, restore, history.entries)
 
 
-def _entry(saved: SavedImage) -> dict:
-    with Image.open(saved.path) as image:
-        image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        thumbnail = jpeg_data_url(image, THUMBNAIL_QUALITY)
-    return {
+def _entry(saved: SavedImage) -> Entry:
+    """The entry of a new image, from what the run kept (its request, thumbnail and path)."""
+    stored = {
         "request": saved.request.to_dict(),
-        "thumbnail": thumbnail,
+        "thumbnail": jpeg_data_url(saved.thumbnail, THUMBNAIL_QUALITY),
         "image": saved.path,
         "signature": _signature(saved.path),
     }
+    return Entry(saved.request, saved.thumbnail, saved.path, stored)
 
 
 def _signature(path: str) -> str:
@@ -213,6 +217,6 @@ def _thumbnail(data_url: str) -> Image.Image:
     data = base64.b64decode(data_url.removeprefix(JPEG_DATA_URL), validate=True)
     # Opening reads only the header: a size claimed past Pillow's bound raises DecompressionBombError.
     with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-        if max(image.size) > THUMBNAIL_SIZE:
-            raise ValueError(f"a thumbnail of {image.size} is larger than {THUMBNAIL_SIZE} pixels")
+        if max(image.size) > HISTORY_THUMBNAIL_SIZE:
+            raise ValueError(f"a thumbnail of {image.size} is larger than {HISTORY_THUMBNAIL_SIZE} pixels")
         return image.convert("RGB")

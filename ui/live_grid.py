@@ -9,7 +9,8 @@ from gradio.data_classes import ImageData
 from PIL import Image
 
 from pipeline.comparison import NO_AXIS, Comparison
-from pipeline.grid import grid_png
+from pipeline.grid import grid_cell, grid_png
+from pipeline.tokens import DroppedWords
 from ui.components import inline_jpeg, inline_thumbnail
 from ui.runs import SavedBatch, SavedImage
 from ui.status import Step
@@ -34,6 +35,8 @@ class LiveGrid:
         self.comparison = comparison
         self.saved: list[SavedImage | None] = [None] * len(comparison.requests)
         self._thumbnails: dict[int, ImageData] = {}  # cell -> its finished image, as an inline thumbnail
+        # cell -> its finished image at the grid PNG's cell size (at most 512², not the PNG read back)
+        self._cells: dict[int, Image.Image] = {}
         self._previews: dict[int, tuple[Image.Image, str]] = {}  # cell -> its latest preview, "step 2/4"
 
     @property
@@ -62,6 +65,7 @@ class LiveGrid:
         for index, saved, picture in zip(frame.indices, frame.images, frame.pictures):
             self.saved[index] = saved
             self._thumbnails[index] = inline_thumbnail(picture)
+            self._cells[index] = grid_cell(picture, self.comparison.base)
             self._previews.pop(index, None)
 
     def gallery(self, final: bool = False) -> list[tuple]:
@@ -79,12 +83,20 @@ class LiveGrid:
                 values.append((PENDING, f"{cell.caption} · {NOT_GENERATED if final else 'waiting'}"))
         return values
 
+    @property
+    def seconds(self) -> float:
+        """The run's time until its last finished cell was saved: the whole run's, once all are."""
+        return max((saved.seconds for saved in self.saved if saved is not None), default=0.0)
+
+    @property
+    def dropped(self) -> tuple[DroppedWords, ...]:
+        """The words of the base prompt that a text encoder dropped, as the engine found them for
+        the finished cells of that prompt (every comparison has some: other prompts only add columns)."""
+        base = self.comparison.base
+        return next((saved.dropped for saved in self.saved if saved is not None and saved.request.prompt == base.prompt
+                     and saved.request.max_sequence_length == base.max_sequence_length), ())
+
     def png(self, model: str) -> bytes:
-        """The labelled grid PNG of the finished cells (cells not finished are marked so)."""
-        images = [None if saved is None else _opened(saved.path) for saved in self.saved]
-        return grid_png(self.comparison, images, model)
-
-
-def _opened(path: str) -> Image.Image:
-    with Image.open(path) as image:
-        return image.copy()
+        """The labelled grid PNG of the finished cells (cells not finished are marked so), drawn
+        from the images kept as they finished."""
+        return grid_png(self.comparison, [self._cells.get(index) for index in range(len(self.saved))], model)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from pipeline import Engine, Finished, GenerationRequest, Preview
+from pipeline import Finished, GenerationRequest, Preview
+from pipeline.interface import ImageEngine
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
 from ui.components import StatusLine, page_only
@@ -145,27 +146,51 @@ class RunProgress:
         """The run has ended (done, stopped or failed): no one waits for it any more."""
         self._underway.ended(self)
 
+    def seconds(self) -> float:
+        """Seconds since the run started (as its caller waits: queueing for the pipeline included)."""
+        return time.perf_counter() - self._started
+
 
 # --- runs --------------------------------------------------------------------------------------
 
+# The history's thumbnails (ui/history.py), made from each image as it is saved.
+HISTORY_THUMBNAIL_SIZE = 128
+
+
 @dataclass(frozen=True)
 class SavedImage:
-    """A finished image: the PNG written with its parameters, the request that made it, and the
-    words of its prompt that a text encoder dropped (from the engine: no second tokenisation)."""
+    """A finished image, with what the run knew of it, so that nothing is read back or recomputed.
+
+    Attributes:
+        path: the PNG written with its parameters.
+        request: the request that made it.
+        thumbnail: the image shrunk to fit `HISTORY_THUMBNAIL_SIZE`², for the history.
+        seconds: from the run's start until this image was saved (the last one's: the whole run's).
+        dropped: the words of its prompt that a text encoder dropped, found by the engine.
+    """
 
     path: str
     request: GenerationRequest
+    thumbnail: Image.Image
+    seconds: float
     dropped: tuple[DroppedWords, ...] = ()
 
 
 @dataclass(frozen=True)
 class SavedBatch:
     """A finished batch: its saved images, their positions in the requests that were run, and the
-    images themselves (for thumbnails, without reading the files back)."""
+    images themselves (for the live grid, without reading the files back)."""
 
     indices: tuple[int, ...]
     images: list[SavedImage]
     pictures: list[Image.Image]
+
+
+def history_thumbnail(image: Image.Image) -> Image.Image:
+    """`image` shrunk to fit `HISTORY_THUMBNAIL_SIZE`² (Pillow's `thumbnail`: never enlarged, shape kept)."""
+    thumbnail = image.copy()
+    thumbnail.thumbnail((HISTORY_THUMBNAIL_SIZE, HISTORY_THUMBNAIL_SIZE))
+    return thumbnail
 
 
 def caption(request: GenerationRequest) -> str:
@@ -183,7 +208,7 @@ def caption(request: GenerationRequest) -> str:
 class Runner:
     """Streams the engine's previews while reporting progress, and saves each finished image."""
 
-    def __init__(self, engine: Engine, store: ImageStore):
+    def __init__(self, engine: ImageEngine, store: ImageStore):
         self.engine = engine
         self.store = store
         self.underway = Underway()  # the runs' times left, for those waiting in line
@@ -203,15 +228,18 @@ class Runner:
         yield from self._saved(self.engine.compare(requests), tracker)
 
     def _saved(self, events: Iterator[Preview | Finished], tracker: RunProgress) -> Iterator[Step | SavedBatch]:
-        """A `Step` per preview, and each batch's images once saved (the handlers note dropped words)."""
+        """A `Step` per preview, and each batch's images once saved."""
         try:
             for event in events:
                 if isinstance(event, Preview):
                     yield tracker.preview(event)
                     continue
                 tracker.finished(event)
+                paths = [str(self.store.save(image)) for image in event.images]
+                seconds = tracker.seconds()
                 images = [
-                    SavedImage(str(self.store.save(image)), image.request, event.dropped) for image in event.images
+                    SavedImage(path, image.request, history_thumbnail(image.image), seconds, event.dropped)
+                    for path, image in zip(paths, event.images)
                 ]
                 yield SavedBatch(event.indices, images, [image.image for image in event.images])
         finally:  # also when Stop closes this generator, or the engine fails
