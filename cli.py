@@ -1,5 +1,10 @@
-"""The command line of app.py, the one reader of the environment: every option can also be set
-by an environment variable, so a Hugging Face Space configures the app from its settings."""
+"""The command line of app.py: every option can also be set by an environment variable, so a
+Hugging Face Space configures the app from its settings.
+
+It reads the app's own variables, TURBO_STUDIO_*. Two are read before it, where they must be, as
+this module imports the pipeline and so torch: TURBO_STUDIO_VERBOSE, first by startup_noise.py
+(whether to quiet the libraries before they import; here it is for --help and its value's check),
+and Hugging Face's SPACES_ZERO_GPU, only by ui/zerogpu.py (`spaces` must be imported before torch)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 warnings are shown only with --verbose (or TURBO_STUDIO_VERBOSE); errors always are.
 
 app.py asks `verbose_requested` before it imports anything heavy (cli.py imports the pipeline,
-which imports them all), so this module imports only the standard library until `quiet_libraries`.
-cli.py registers the same switch, for --help and so that the rest of the command line parses.
+which imports them all), so this module imports only the standard library until `quiet_libraries`,
+and it reads TURBO_STUDIO_VERBOSE itself, before cli.py does. cli.py registers the same switch,
+for --help, to check its value, and so that the rest of the command line parses.
 """
 
 from __future__ import annotations

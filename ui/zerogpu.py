@@ -2,7 +2,9 @@
 duration estimated from the request. Anywhere else nothing is imported and nothing changes.
 
 app.py imports this module first: `spaces` must patch torch before anything imports torch, so
-this module imports neither torch, diffusers, huggingface_hub nor `pipeline`.
+this module imports neither torch, diffusers, huggingface_hub nor `pipeline`, and it reads
+SPACES_ZERO_GPU (which Hugging Face sets) itself: cli.py, the reader of the app's own variables,
+imports torch.
 """
 
 from __future__ import annotations
