@@ -3,16 +3,17 @@ kept for existing clients); with the A/B slider between two images of the histor
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import gradio as gr
+from gradio.events import Dependency
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
-from ui.components import PreviewGallery, StatusLine, page_only
+from ui.components import Outputs, PreviewGallery, StatusLine, page_only
 from ui.history import History, SendToGenerate, add_to_history, choices, pick
 from ui.live_grid import LiveGrid
 from ui.runs import Runner, SavedImage, Step
@@ -34,7 +35,7 @@ from ui.zerogpu import on_gpu
 
 TAB_ID = "compare"
 DEFAULT_SEEDS = "0-3"
-IDLE = "Choose the seeds and an axis, then press Compare."
+COMPARE_READY = "Choose the seeds and an axis, then press Compare."
 # What `/compare_seeds`, which does not take them, leaves at the request's defaults.
 SEEDS_ONLY_DEFAULTS = {
     field.name: field.default
@@ -55,8 +56,8 @@ class CompareTab:
     status: StatusLine
     gallery: gr.Gallery
     headers: StatusLine  # the gallery's row and column headers, for assets/page.js
-    grid: gr.File
-    results: gr.State  # the LiveGrid of the last comparison
+    grid_file: gr.File
+    live: gr.State  # the LiveGrid of the last comparison
 
     @property
     def by_parameter(self) -> dict:
@@ -84,15 +85,15 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     with gr.Row(elem_classes="run-row"):
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("■ Stop", variant="stop", visible=False, elem_id="compare-stop-button")
-    status = StatusLine(status_line(IDLE), elem_id="compare-status")
+    status = StatusLine(status_line(COMPARE_READY), elem_id="compare-status")
     gallery = PreviewGallery(  # the cells' previews inline (ui/inline_previews.py), finished cells as PNG files
         label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
     headers = StatusLine("", elem_id="comparison-headers")
-    grid = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
+    grid_file = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
     axis.input(_axis_values_box, axis, axis_values, **page_only())
-    return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, headers, grid, gr.State(None))
+    return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, headers, grid_file, gr.State(None))
 
 
 def _axis_values_box(axis: str) -> gr.Textbox:
@@ -101,7 +102,7 @@ def _axis_values_box(axis: str) -> gr.Textbox:
     return gr.Textbox(value=example, placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
 
 
-def finished_status(images: list[SavedImage | None], seconds: float, repeated: tuple[int, ...]) -> str:
+def compared_line(images: list[SavedImage | None], seconds: float, repeated: tuple[int, ...]) -> str:
     """The line shown when a comparison is done, naming the `repeated` seeds (listed more than once)."""
     return status_line(
         f"Done in {seconds:.1f} s: {len(images)} images.{repeated_seeds_note(repeated)} "
@@ -110,7 +111,7 @@ def finished_status(images: list[SavedImage | None], seconds: float, repeated: t
     )
 
 
-def stopped_status(images: list[SavedImage | None]) -> str:
+def compare_stopped_line(images: list[SavedImage | None]) -> str:
     """The line shown after Stop: how many images were finished."""
     done = sum(saved is not None for saved in images)
     return status_line(f"Stopped after {done} of {len(images)} images", STOPPED)
@@ -128,8 +129,18 @@ def wire_compare_tab(
     runner: Runner,
     tokens: TokenCounter,
     max_seeds: int,
-) -> None:
-    """Compare (also the `/compare` API), Stop, the grid file, and sending a cell to Generate."""
+) -> Callable[[Dependency, dict], Dependency]:
+    """Compare (also the `/compare` API), Stop, the grid file, and sending a cell to Generate.
+
+    Returns:
+        `run_after(preceding, alongside)`: the same comparison, out of the API, run after the
+        event `preceding`, with the page-only listener `alongside` as it starts (for Explore).
+    """
+    # In the order of the API's result: the gallery and the grid file, then the page's own.
+    outputs = Outputs(
+        gallery=tab.gallery, grid_file=tab.grid_file, status=tab.status, live=tab.live,
+        prompt_note=controls.prompt_note, headers=tab.headers,
+    )
 
     def plan(arguments: dict) -> Comparison:
         base = request_from(arguments, seed=0)  # each row sets its seed
@@ -144,12 +155,15 @@ def wire_compare_tab(
     def save_grid(grid: LiveGrid) -> str:
         return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
 
-    def stopped(grid: LiveGrid | None) -> tuple:
+    def stopped(grid: LiveGrid | None) -> dict:
         """After a run stopped before its end: how far it got, the finished cells' files, and the
         grid of them (the state holds them); nothing after a run that ended."""
         if grid is None or all(grid.saved):
-            return gr.skip(), gr.skip(), gr.skip()
-        return stopped_status(grid.saved), grid.gallery(final=True), save_grid(grid) if any(grid.saved) else None
+            return gr.skip()
+        return outputs(
+            status=compare_stopped_line(grid.saved), gallery=grid.gallery(final=True),
+            grid_file=save_grid(grid) if any(grid.saved) else None,
+        )
 
     def _to_generate(grid: LiveGrid | None, selected: gr.SelectData) -> dict:
         index = selected.index  # from the page: a cell of this session's grid, or nothing
@@ -177,60 +191,71 @@ def wire_compare_tab(
         comma-separated in `axis_values`). Streams the gallery after every step, with the cells'
         previews and the finished cells' thumbnails; ends with every cell's PNG (captions like
         "seed 7 · cat") and the labelled grid PNG."""
-        started = time.perf_counter()
         with shown_as_toast():  # assets/page.js also puts the message in the status line
             grid = LiveGrid(plan(locals()))
             # The page lays the gallery out from the headers (one column per axis value); API
             # clients get the gallery and the grid (None until the end) as plain values every time.
-            yield grid.gallery(), None, status_line("Starting…", RUNNING), grid, "", grid.headers()
+            yield outputs(
+                gallery=grid.gallery(), grid_file=None, status=status_line("Starting…", RUNNING), live=grid,
+                prompt_note="", headers=grid.headers(),
+            )
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if isinstance(frame, Step) else gr.skip()
-                yield grid.gallery(), None, status, grid, gr.skip(), gr.skip()
-            seconds = time.perf_counter() - started
-            base = grid.comparison.base
-            note = dropped_note(tokens.dropped(base.prompt, base.max_sequence_length))
-            done = finished_status(grid.saved, seconds, grid.comparison.repeated)
-            yield grid.gallery(final=True), save_grid(grid), done, grid, note, gr.skip()
+                yield outputs(gallery=grid.gallery(), grid_file=None, status=status, live=grid)
+            yield outputs(
+                gallery=grid.gallery(final=True), grid_file=save_grid(grid), live=grid,
+                status=compared_line(grid.saved, grid.seconds, grid.comparison.repeated),
+                prompt_note=dropped_note(grid.dropped),  # found by the engine as it encoded the prompt
+            )
 
     components = {**controls.by_parameter, **tab.by_parameter}
-    event = stoppable_gpu_event(
-        [tab.compare.click, tab.seeds.submit, tab.axis_values.submit],
-        tab.compare,
-        tab.stop,
-        fn=compare,
-        inputs=inputs_for(compare, components),
-        outputs=[tab.gallery, tab.grid, tab.status, tab.results, controls.prompt_note, tab.headers],
-        api_name="compare",
-        show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
-        preprocess=False,  # the request's and the plan's own validation answer, naming the field
-    )
+
+    def run(start_on: Sequence | Dependency, alongside: dict | None = None, **api) -> Dependency:
+        """A comparison, with its Stop and its closing steps, started by `start_on`."""
+        event = stoppable_gpu_event(
+            start_on,
+            tab.compare,
+            tab.stop,
+            alongside,
+            fn=compare,
+            inputs=inputs_for(compare, components),
+            outputs=outputs.components,
+            show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
+            preprocess=False,  # the request's and the plan's own validation answer, naming the field
+            **api,
+        )
+        # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
+        # other work after the images were done ("In line: 1st" for 30 s on a busy server).
+        private = page_only()
+        event.success(_to_history, [tab.live, history.entries], [history.gallery, history.entries], **private)
+        # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
+        # not on Stop's click: writing the status line while the cancelled run still held it left that
+        # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).
+        event.then(stopped, tab.live, [tab.status, tab.gallery, tab.grid_file], **private)
+        return event
+
+    run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], api_name="compare")
+
     def compare_seeds(
         prompt: str, seeds: str, width: int, height: int, steps: int, guidance_scale: float, progress=gr.Progress()
     ):
         """Generate the prompt once per seed (`seeds` like "1, 7, 42" or "100-107"): `/compare`
         with no axis, kept for existing clients. Streams the gallery; ends with each image's PNG,
         captioned "seed N"."""
-        for gallery, *_ in compare(
+        for update in compare(
             prompt, "", seeds, NO_AXIS, "", width, height, steps, guidance_scale, **SEEDS_ONLY_DEFAULTS,
             progress=progress,
         ):
-            yield gallery
+            yield update[tab.gallery]
 
     # No trigger: an API-only event over the page's components, running `compare` in the GPU queue.
     gr.on(
         triggers=[], fn=compare_seeds, inputs=inputs_for(compare_seeds, components), outputs=tab.gallery,
         api_name="compare_seeds", concurrency_id=GPU_QUEUE, show_progress="hidden", preprocess=False,
     )
-    # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
-    # other work after the images were done ("In line: 1st" for 30 s on a busy server).
-    private = page_only()
-    event.success(_to_history, [tab.results, history.entries], [history.gallery, history.entries], **private)
-    # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
-    # not on Stop's click: writing the status line while the cancelled run still held it left that
-    # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).
-    event.then(stopped, tab.results, [tab.status, tab.gallery, tab.grid], **private)
-    send.on(tab.gallery.select, _to_generate, tab.results)
+    send.on(tab.gallery.select, _to_generate, tab.live)
+    return lambda preceding, alongside: run(preceding, alongside, api_visibility="private")
 
 
 # --- ab tab ------------------------------------------------------------------------------------
@@ -262,22 +287,29 @@ def build_ab_tab() -> AbTab:
 def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) -> None:
     """Refresh the choices when the section opens (the two newest images); show a pair when either changes."""
 
-    def refresh(entries: list) -> tuple:
+    shows = Outputs(slider=tab.slider, first_settings=tab.first_settings, second_settings=tab.second_settings)
+
+    def refresh(entries: list) -> dict:
         options = choices(entries)
         first = options[1][1] if len(options) > 1 else None  # the older of the two newest on the left
         second = options[0][1] if options else None
-        return gr.Dropdown(choices=options, value=first), gr.Dropdown(choices=options, value=second)
+        return {
+            tab.first: gr.Dropdown(choices=options, value=first), tab.second: gr.Dropdown(choices=options, value=second)
+        }
 
-    def show(entries: list, first: int | None, second: int | None) -> tuple:
+    def show(entries: list, first: int | None, second: int | None) -> dict:
         picked = [pick(entries, index) for index in (first, second)]
-        settings = [format_infotext(entry.request, model) if entry else "" for entry in picked]
+        first_settings, second_settings = (format_infotext(entry.request, model) if entry else "" for entry in picked)
+        update = shows(first_settings=first_settings, second_settings=second_settings)
         if None in picked:
-            return gr.skip(), *settings
-        return tuple(entry.image or entry.thumbnail for entry in picked), *settings
+            return update
+        return update | shows(slider=tuple(entry.image or entry.thumbnail for entry in picked))
 
     private = page_only()
-    outputs = [tab.slider, tab.first_settings, tab.second_settings]
     opener.expand(refresh, history.entries, [tab.first, tab.second], **private).then(
-        show, [history.entries, tab.first, tab.second], outputs, **private
+        show, [history.entries, tab.first, tab.second], shows.components, **private
     )
-    gr.on([tab.first.input, tab.second.input], show, [history.entries, tab.first, tab.second], outputs, **private)
+    gr.on(
+        [tab.first.input, tab.second.input], show, [history.entries, tab.first, tab.second], shows.components,
+        **private,
+    )

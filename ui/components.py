@@ -1,5 +1,5 @@
-"""Components the tabs share: the page-only status line and the listener settings of page-only events,
-and image outputs whose step previews go inline as JPEG data URLs."""
+"""Components the tabs share: the page-only status line, the settings of page-only events, handlers'
+outputs by name, and image outputs whose step previews go inline as JPEG data URLs."""
 
 from __future__ import annotations
 
@@ -32,6 +32,23 @@ def page_only(queued: bool = False) -> dict:
             state changes of queued events.
     """
     return {"api_visibility": "private", "show_progress": "hidden"} | ({} if queued else {"queue": False})
+
+
+class Outputs:
+    """A handler's output components by name: `components` for its listener's `outputs` (in the
+    order given, which is the API's), and a call giving its updates keyed by component. A component
+    left out of an update is left as it is, as with `gr.skip()`."""
+
+    def __init__(self, **components: gr.components.Component) -> None:
+        self._by_name = components
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        return list(self._by_name.values())
+
+    def __call__(self, **updates) -> dict:
+        """The updates, e.g. `outputs(status=line)`, keyed by component."""
+        return {self._by_name[name]: value for name, value in updates.items()}
 
 
 # --- inline previews ---------------------------------------------------------------------------

@@ -3,7 +3,6 @@ image it shows."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -11,7 +10,7 @@ import gradio as gr
 from pipeline.errors import TurboStudioError
 from pipeline.request import SEED_MAX
 from pipeline.tokens import TokenCounter
-from ui.components import PreviewImage, StatusLine, page_only
+from ui.components import Outputs, PreviewImage, StatusLine, page_only
 from ui.history import GENERATE_TAB_ID, History, SendToGenerate, add_to_history, alt_text, build_history
 from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
@@ -62,7 +61,7 @@ def build_generate_tab() -> GenerateTab:
     return GenerateTab(status, image, history, gr.State(None), gr.State(None), gr.State(None))
 
 
-def finished_status(saved: SavedImage, seconds: float) -> str:
+def generated_line(saved: SavedImage, seconds: float) -> str:
     """The status line under which a finished image is shown."""
     request = saved.request
     return status_line(
@@ -82,6 +81,12 @@ def wire_generate_tab(
     controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner, tokens: TokenCounter
 ) -> None:
     """Generate (button, Enter or Ctrl+Enter; also the `/generate` API), Stop, and the history."""
+    # In the order of the API's result: image, seed, then the page's own (gr.State and StatusLine
+    # are left out of the API).
+    outputs = Outputs(
+        image=tab.image, seed=controls.seed, last_seed=controls.last_seed, status=tab.status, result=tab.result,
+        step=tab.step, prompt_note=controls.prompt_note, shown=tab.shown,
+    )
 
     @on_gpu(generation_requests)
     def generate(
@@ -100,22 +105,26 @@ def wire_generate_tab(
     ):
         """Generate one image. Streams a preview after every step, then the final PNG (with its
         parameters in the metadata); the second value is the seed used."""
-        started = time.perf_counter()
         try:
             request = request_from(locals())
             # The seed first; and from here on a cancel can close this generator (Gradio closes
             # a generator only once it has yielded).
-            yield None, request.seed, gr.skip(), status_line("Starting…", RUNNING), None, None, "", None
+            yield outputs(
+                image=None, seed=request.seed, status=status_line("Starting…", RUNNING), result=None, step=None,
+                prompt_note="", shown=None,
+            )
             for frame in runner.generate(request, progress):
                 if isinstance(frame, SavedImage):
-                    status = finished_status(frame, time.perf_counter() - started)
-                    note = dropped_note(frame.dropped)  # found by the engine as it encoded the prompt
-                    yield frame.path, request.seed, request.seed, status, frame, None, note, request
+                    yield outputs(
+                        image=frame.path, seed=request.seed, last_seed=request.seed, result=frame, step=None,
+                        status=generated_line(frame, frame.seconds),  # the run's own time, as the user waited
+                        prompt_note=dropped_note(frame.dropped),  # found by the engine as it encoded the prompt
+                        shown=request,
+                    )
                 else:
-                    status = status_progress(frame)
-                    yield frame.previews[0], request.seed, gr.skip(), status, gr.skip(), frame, gr.skip(), gr.skip()
+                    yield outputs(image=frame.previews[0], seed=request.seed, status=status_progress(frame), step=frame)
         except TurboStudioError as error:  # said once, in the status line, not in a toast besides
-            yield (*[gr.skip()] * 3, status_line(str(error), FAILED), *[gr.skip()] * 4)
+            yield outputs(status=status_line(str(error), FAILED))
             raise said_in_the_line(error) from None
 
     event = stoppable_gpu_event(
@@ -124,10 +133,7 @@ def wire_generate_tab(
         controls.stop,
         fn=generate,
         inputs=inputs_for(generate, controls.by_parameter),
-        outputs=[
-            tab.image, controls.seed, controls.last_seed, tab.status, tab.result, tab.step, controls.prompt_note,
-            tab.shown,
-        ],
+        outputs=outputs.components,
         api_name="generate",
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         # The request's own validation answers, naming the field (a slider's preprocessing would

@@ -19,7 +19,7 @@ from pipeline import GenerationRequest
 from pipeline.errors import RequestError
 from pipeline.metadata import INFOTEXT_KEY
 from pipeline.png_info import KNOWN_CHUNKS, FoundSettings, PngInfo, fit_request, read_png_info, settings_of
-from ui.components import page_only
+from ui.components import Outputs, page_only
 from ui.history import SendToGenerate
 from ui.status import warn
 
@@ -213,39 +213,49 @@ def other_chunks(info: PngInfo) -> str:
 def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None:
     """Reading an image when it changes, choosing a grid's cell, and Send to Generate."""
 
-    def read(upload: dict | None) -> tuple:
+    shown = Outputs(
+        parameters=tab.parameters, choices=tab.choices, send=tab.send, summary=tab.summary, cell=tab.cell,
+        changes=tab.changes, chunks=tab.chunks,
+    )
+
+    def nothing_read(summary: str = "") -> dict:
+        return shown(
+            parameters="", choices=[], send=gr.Button(interactive=False), summary=summary,
+            cell=gr.Dropdown(visible=False), changes="", chunks=gr.Textbox(visible=False),
+        )
+
+    def read(upload: dict | None) -> dict:
         """The tab's values for the uploaded file (as Gradio received it, not opened)."""
         if upload is None:
-            return "", [], gr.Button(interactive=False), "", gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
+            return nothing_read()
         try:
             path = uploaded_path(upload)
             info = read_png_info(read_upload(path))
         except RequestError as error:  # not a PNG, truncated, too large: the file itself
             warn(str(error))
-            note = f'<p class="note">{html.escape(str(error))}</p>'
-            return "", [], gr.Button(interactive=False), note, gr.Dropdown(visible=False), "", gr.Textbox(visible=False)
+            return nothing_read(f'<p class="note">{html.escape(str(error))}</p>')
         choices = choices_of(info, path, model)
         first = choices[0] if choices else None
         cell = gr.Dropdown(
             [(choice.label, index) for index, choice in enumerate(choices)], value=0, visible=info.grid is not None
         )
         chunks = other_chunks(info)
-        return (
-            info.chunks.get(INFOTEXT_KEY, ""),
-            choices,
-            gr.Button(interactive=bool(first and first.request)),
-            summary_html(info),
-            cell,
-            changes_html(first),
-            gr.Textbox(chunks, visible=bool(chunks)),
+        return shown(
+            parameters=info.chunks.get(INFOTEXT_KEY, ""),
+            choices=choices,
+            send=gr.Button(interactive=bool(first and first.request)),
+            summary=summary_html(info),
+            cell=cell,
+            changes=changes_html(first),
+            chunks=gr.Textbox(chunks, visible=bool(chunks)),
         )
 
     def chosen(choices: list[Choice], index: int | None) -> Choice | None:
         return choices[index] if isinstance(index, int) and 0 <= index < len(choices) else None
 
-    def on_cell(choices: list[Choice], index: int | None) -> tuple:
+    def on_cell(choices: list[Choice], index: int | None) -> dict:
         choice = chosen(choices, index)
-        return changes_html(choice), gr.Button(interactive=bool(choice and choice.request))
+        return shown(changes=changes_html(choice), send=gr.Button(interactive=bool(choice and choice.request)))
 
     def on_send(choices: list[Choice], index: int | None) -> dict:
         choice = chosen(choices, index)
@@ -257,7 +267,7 @@ def wire_png_info_tab(tab: PngInfoTab, send: SendToGenerate, model: str) -> None
     tab.upload.change(
         read,
         tab.upload,
-        [tab.parameters, tab.choices, tab.send, tab.summary, tab.cell, tab.changes, tab.chunks],
+        shown.components,
         api_name="png_info",
         preprocess=False,
         **page_only(queued=True),

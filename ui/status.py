@@ -6,12 +6,13 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import gradio as gr
 from gradio.events import Dependency
 
 from pipeline.errors import TurboStudioError
-from ui.components import page_only
+from ui.components import Outputs, page_only
 from ui.runs import Step
 
 # --- errors ------------------------------------------------------------------------------------
@@ -90,22 +91,33 @@ def variation_note(variation_seed: int, variation_strength: float) -> str:
 GPU_QUEUE = "gpu"
 
 
-def _buttons(running: bool, ready: bool = True) -> tuple[gr.Button, gr.Button]:
-    return gr.Button(visible=not running, interactive=ready), gr.Button(visible=running)
-
-
-def stoppable_gpu_event(triggers: Sequence, start: gr.Button, stop: gr.Button, **listener) -> Dependency:
-    """Run `listener` (the keyword arguments of an event listener) on `triggers`, in the GPU queue.
+def stoppable_gpu_event(
+    start_on: Sequence | Dependency, start: gr.Button, stop: gr.Button, alongside: dict | None = None, **listener
+) -> Dependency:
+    """Run `listener` (the keyword arguments of an event listener) in the GPU queue.
 
     While it runs, `start` is hidden and `stop` shown; Stop cancels this session's run only. After
     Stop, `start` is back at once but disabled until the run has ended: Gradio cancels by session
     and event, so a run started while the stopped one still finishes its step would be cancelled too.
+
+    Args:
+        start_on: its triggers, or the event after which it runs.
+        alongside: the keyword arguments of a page-only listener run as the run starts, once the
+            run has taken its inputs (Explore puts the settings column back with it).
     """
-    buttons = [start, stop]
-    quick = {"outputs": buttons, **page_only()}
-    event = gr.on(triggers, lambda: _buttons(True), **quick).then(concurrency_id=GPU_QUEUE, **listener)
+    buttons = Outputs(start=start, stop=stop)
+
+    def shown(running: bool, ready: bool = True) -> dict:
+        return buttons(start=gr.Button(visible=not running, interactive=ready), stop=gr.Button(visible=running))
+
+    quick = {"outputs": buttons.components, **page_only()}
+    first = start_on.then if isinstance(start_on, Dependency) else partial(gr.on, start_on)
+    started = first(lambda: shown(True), **quick)
+    event = started.then(concurrency_id=GPU_QUEUE, **listener)
+    if alongside:  # after the run, among `started`'s listeners: the page sends the run its inputs first
+        started.then(**alongside, **page_only())
     # Gradio 6.31's page runs `.then` listeners after success or cancel but not after an error.
-    event.then(lambda: _buttons(False), **quick)
-    event.failure(lambda: _buttons(False), **quick)
-    stop.click(lambda: _buttons(False, ready=False), cancels=[event], **quick)
+    event.then(lambda: shown(False), **quick)
+    event.failure(lambda: shown(False), **quick)
+    stop.click(lambda: shown(False, ready=False), cancels=[event], **quick)
     return event

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
+from gradio.events import Dependency
 
-from pipeline import Engine, GenerationRequest, ModelInfo
+from pipeline import GenerationRequest, ModelInfo
+from pipeline.interface import ImageEngine
 from ui import compare_tab, generate_tab, png_info_tab
 from ui.compare_tab import CompareTab
 from ui.components import page_only
@@ -61,7 +64,7 @@ def example_prompts() -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
+def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
     """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
     runner = Runner(engine, ImageStore(options.output_dir, options.max_cache_mb))
     # No `delete_cache`: the store prunes Gradio's cache (ui/store.py says why).
@@ -90,11 +93,11 @@ def build_app(engine: Engine, options: StudioOptions = StudioOptions()) -> gr.Bl
         build_queue_wait(runner.underway)
         send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
         generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
-        compare_tab.wire_compare_tab(
+        compare_after = compare_tab.wire_compare_tab(
             controls, compare, generate.history, send, runner, engine.tokens, options.max_seeds
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
-        wire_explore(explore, generate.shown, controls, compare, tabs)
+        wire_explore(explore, generate.shown, controls, compare, tabs, compare_after)
         compare_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_share_link(app, share, controls, compare)
@@ -147,7 +150,7 @@ class EngineStatus:
             refresh period, so each refresh of a page shows an answer younger than the period).
     """
 
-    def __init__(self, engine: Engine, max_age: float = REFRESH_S / 2):
+    def __init__(self, engine: ImageEngine, max_age: float = REFRESH_S / 2):
         self._engine = engine
         self._max_age = max_age
         # One question at a time, and no page waits for it: while the Ray cluster is lost each
@@ -183,25 +186,17 @@ def build_engine_status(status: EngineStatus) -> gr.Markdown:
 
 # --- explore, across the tabs ---------------------------------------------------------------
 
-# Clicks Compare once the settings are in place and the tab is shown, as a person would, and
-# resolves once the run has taken them (its line says it is running, queued or failed anew).
-CLICK_COMPARE = """() => new Promise((resolve) => setTimeout(() => {
-    const line = () => document.querySelector('#compare-status .run-status');
-    const before = line()?.textContent;
-    document.querySelector('#compare-button').click();
-    const until = performance.now() + 15000;
-    const wait = () => {
-        const taken = ["running", "queued", "failed"].includes(line()?.dataset.state) && line().textContent !== before;
-        if (taken || performance.now() > until) resolve();
-        else setTimeout(wait, 50);
-    };
-    wait();
-}, 200))"""
-
-
-def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare: CompareTab, tabs: gr.Tabs) -> None:
+def wire_explore(
+    explore: Explore,
+    shown: gr.State,
+    controls: Controls,
+    compare: CompareTab,
+    tabs: gr.Tabs,
+    compare_after: Callable[[Dependency, dict], Dependency],
+) -> None:
     """The button, enabled once the Generate tab shows an image (`shown`: its request): its settings
-    and the variation seeds go to Compare, which runs; then the settings column is as before."""
+    and the variation seeds go to Compare, which runs (`compare_after`, from `wire_compare_tab`);
+    once the run has taken them, the settings column is as before."""
 
     def explore_around(request: GenerationRequest | None, strength: float) -> dict:
         if request is None:
@@ -221,8 +216,7 @@ def wire_explore(explore: Explore, shown: gr.State, controls: Controls, compare:
     remember = explore.button.click(
         lambda *values: list(values), controls.restorable, before, preprocess=False, **private
     )
-    run = remember.then(explore_around, [shown, explore.strength], outputs, **private).then(
-        None, js=CLICK_COMPARE, **private
-    )
-    run.then(lambda values: tuple(values), before, controls.restorable, **private)
+    filled = remember.then(explore_around, [shown, explore.strength], outputs, **private)
+    compare_after(filled, {"fn": lambda values: dict(zip(controls.restorable, values)), "inputs": before,
+                           "outputs": controls.restorable})
     shown.change(lambda request: gr.Button(interactive=request is not None), shown, explore.button, **private)
