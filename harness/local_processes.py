@@ -56,6 +56,7 @@ def serve_app(
     *,
     launcher: Sequence[str] = ("app.py",),
     repo: Path = REPO,
+    start_timeout: float = START_TIMEOUT_S,
 ) -> Iterator[ServedApp]:
     """`python app.py --model tiny --no-warmup --port PORT ARGS` serving until the block ends.
 
@@ -65,6 +66,7 @@ def serve_app(
         env: its whole environment.
         launcher: what runs app.py with the options that follow (e.g. a wrapper script).
         repo: the checkout whose app.py runs (another one, to compare versions side by side).
+        start_timeout: how long it may take to serve (a start with --compile compiles first).
     """
     for _ in range(START_TRIES):
         port = free_port()
@@ -73,7 +75,7 @@ def serve_app(
             process = subprocess.Popen(command, cwd=repo, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
         app = ServedApp(f"http://127.0.0.1:{port}/", process, log)
         try:
-            if _wait_until_serving(app):
+            if _wait_until_serving(app, start_timeout):
                 break
         except BaseException:
             stop(process)
@@ -86,10 +88,10 @@ def serve_app(
         stop(process)
 
 
-def _wait_until_serving(app: ServedApp) -> bool:
+def _wait_until_serving(app: ServedApp, timeout: float) -> bool:
     """True once the app answers HTTP, False if it exited because its port was taken meanwhile;
     raise with its output if it exits otherwise or takes too long."""
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if app.process.poll() is not None:
             if PORT_TAKEN in _tail(app.log):
@@ -100,7 +102,7 @@ def _wait_until_serving(app: ServedApp) -> bool:
                 return True
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)
-    raise RuntimeError(f"app.py did not serve within {START_TIMEOUT_S} s:\n{_tail(app.log)}")
+    raise RuntimeError(f"app.py did not serve within {timeout:.0f} s:\n{_tail(app.log)}")
 
 
 def _tail(log: Path) -> str:
