@@ -3,6 +3,7 @@ kept for existing clients); with the A/B slider between two images of the histor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -211,14 +212,14 @@ def wire_compare_tab(
 
     components = {**controls.by_parameter, **tab.by_parameter}
 
-    def run(start_on: Sequence | Dependency, alongside: dict | None = None, **api) -> Dependency:
-        """A comparison, with its Stop and its closing steps, started by `start_on`."""
+    def run(start_on: Sequence | Dependency, fn: Callable, alongside: dict | None = None, **api) -> Dependency:
+        """A comparison by `fn`, with its Stop and its closing steps, started by `start_on`."""
         event = stoppable_gpu_event(
             start_on,
             tab.compare,
             tab.stop,
             alongside,
-            fn=compare,
+            fn=fn,
             inputs=inputs_for(compare, components),
             outputs=outputs.components,
             show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
@@ -235,7 +236,7 @@ def wire_compare_tab(
         event.then(stopped, tab.live, [tab.status, tab.gallery, tab.grid_file], **private)
         return event
 
-    run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], api_name="compare")
+    run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], compare, api_name="compare")
 
     def compare_seeds(
         prompt: str, seeds: str, width: int, height: int, steps: int, guidance_scale: float, progress=gr.Progress()
@@ -255,7 +256,15 @@ def wire_compare_tab(
         api_name="compare_seeds", concurrency_id=GPU_QUEUE, show_progress="hidden", preprocess=False,
     )
     send.on(tab.gallery.select, _to_generate, tab.live)
-    return lambda preceding, alongside: run(preceding, alongside, api_visibility="private")
+
+    @functools.wraps(compare)
+    def explored(*arguments, **keywords):
+        """`compare` as Explore runs it: a function of its own, so that the GPU handler itself has
+        one registration, its public `/compare` (the ZeroGPU test in tests/test_app_api.py lists
+        the handlers' registrations by endpoint)."""
+        yield from compare(*arguments, **keywords)
+
+    return lambda preceding, alongside: run(preceding, explored, alongside, api_visibility="private")
 
 
 # --- ab tab ------------------------------------------------------------------------------------
