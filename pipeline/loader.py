@@ -48,7 +48,7 @@ FP8_KEPT_IN_BF16 = ("norm1.linear", "norm1_context.linear", "norm_out", "time_te
 # quantisation runs as separate kernels unless compiled into the matmuls' neighbours.
 FP8_NEEDS_COMPILE = (
     "--quantization fp8 needs --compile: uncompiled, its activation quantisation made images slower than bf16 "
-    "(1.24 s against 0.56 s on an H200). Add --compile (or TURBO_STUDIO_COMPILE=true)."
+    "(1.24 s against 0.56 s on an H200). Add --compile."
 )
 PIPELINE_CLASS = "StableDiffusion3Pipeline"
 T5_COMPONENTS = ("text_encoder_3", "tokenizer_3")

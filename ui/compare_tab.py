@@ -14,10 +14,10 @@ from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
-from ui.components import Outputs, PreviewGallery, StatusLine, page_only
+from ui.components import Outputs, PreviewGallery, StatusLine, Step, page_only
 from ui.history import History, SendToGenerate, add_to_history, choices, pick
 from ui.live_grid import LiveGrid
-from ui.runs import Runner, SavedImage, Step
+from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
 from ui.status import (
     DONE,

@@ -1,17 +1,49 @@
-"""Components the tabs share: the page-only status line, the settings of page-only events, handlers'
-outputs by name, and image outputs whose step previews go inline as JPEG data URLs."""
+"""Components the tabs share: where a run stands after a step (`Step`, what the status line and the
+previews show), the page-only status line, the settings of page-only events, handlers' outputs by
+name, and image outputs whose step previews go inline as JPEG data URLs."""
 
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import gradio as gr
 from gradio.components.gallery import GalleryData, GalleryImage
 from gradio.data_classes import ImageData
 from PIL import Image
 
+# --- a run's step ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a run stands after a step.
+
+    Attributes:
+        previews: the running batch's previews; `indices` are their positions in the run's requests.
+        step, total_steps: the step just done, of the batch's steps.
+        fraction: of the whole run's work done.
+        text: for people, e.g. "Step 3 of 12 · 4.1 s left", or "Decoding…" after the last step.
+        title: for the browser tab, e.g. "3/12".
+    """
+
+    previews: list[Image.Image]
+    indices: tuple[int, ...]
+    step: int
+    total_steps: int
+    fraction: float
+    text: str
+    title: str
+
+    @property
+    def decoding(self) -> bool:
+        """True after a batch's last step: the VAE decodes and the PNGs are written next."""
+        return self.step == self.total_steps
+
+
 # --- status line -------------------------------------------------------------------------------
+
 
 class StatusLine(gr.HTML):
     """`gr.HTML` left out of the public API (like `gr.State`): the API reports progress itself."""

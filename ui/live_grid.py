@@ -11,9 +11,8 @@ from PIL import Image
 from pipeline.comparison import NO_AXIS, Comparison
 from pipeline.grid import grid_cell, grid_png
 from pipeline.tokens import DroppedWords
-from ui.components import inline_jpeg, inline_thumbnail
+from ui.components import Step, inline_jpeg, inline_thumbnail
 from ui.runs import SavedBatch, SavedImage
-from ui.status import Step
 
 # What a cell not started yet shows: a flat grey square (the gallery scales it to the cell).
 NOT_GENERATED = "not generated (stopped)"  # an unfinished cell's state in the final gallery, after Stop

@@ -17,36 +17,10 @@ from pipeline import Finished, GenerationRequest, Preview
 from pipeline.interface import ImageEngine
 from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
-from ui.components import StatusLine, page_only
+from ui.components import StatusLine, Step, page_only
 from ui.store import ImageStore
 
 # --- progress ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Step:
-    """Where a run stands after a step.
-
-    Attributes:
-        previews: the running batch's previews; `indices` are their positions in the run's requests.
-        step, total_steps: the step just done, of the batch's steps.
-        fraction: of the whole run's work done.
-        text: for people, e.g. "Step 3 of 12 · 4.1 s left", or "Decoding…" after the last step.
-        title: for the browser tab, e.g. "3/12".
-    """
-
-    previews: list[Image.Image]
-    indices: tuple[int, ...]
-    step: int
-    total_steps: int
-    fraction: float
-    text: str
-    title: str
-
-    @property
-    def decoding(self) -> bool:
-        """True after a batch's last step: the VAE decodes and the PNGs are written next."""
-        return self.step == self.total_steps
-
 
 class Underway:
     """When each run going now expects to end, as its `RunProgress` tells after every step.

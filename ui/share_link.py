@@ -15,7 +15,6 @@ import gradio as gr
 from pipeline import GenerationRequest
 from pipeline.comparison import AXES, NO_AXIS
 from pipeline.errors import RequestError
-from ui.compare_tab import CompareTab
 from ui.components import StatusLine, page_only
 from ui.settings import Controls, preset_for
 
@@ -82,7 +81,7 @@ def _problem(field: str, value) -> str:
     return ""
 
 
-def filled_from_link(query: dict[str, str], controls: Controls, tab: CompareTab) -> dict:
+def filled_from_link(query: dict[str, str], controls: Controls, compare: dict) -> dict:
     """Updates for the controls from the link's `query`, and the note: what was filled, and each
     value left out, named with its allowed range. Unknown parameters are ignored."""
     updates, filled, problems = {}, [], []
@@ -104,12 +103,13 @@ def filled_from_link(query: dict[str, str], controls: Controls, tab: CompareTab)
     if axis is not None and axis not in AXES:
         problems.append(f"axis={axis} was not used: choose one of {', '.join(AXES)}.")
     elif axis is not None:
-        updates[tab.axis] = axis
+        updates[compare["axis"]] = axis
         values = query.get("values", AXES[axis].example)
-        updates[tab.axis_values] = gr.Textbox(value=values if axis != NO_AXIS else "", interactive=axis != NO_AXIS)
+        shown = axis != NO_AXIS
+        updates[compare["axis_values"]] = gr.Textbox(value=values if shown else "", interactive=shown)
         filled += ["axis", "values"] if "values" in query else ["axis"]
     if "seeds" in query:
-        updates[tab.seeds] = query["seeds"]
+        updates[compare["seeds"]] = query["seeds"]
         filled.append("seeds")
     lines = [f"Filled from the link: {', '.join(filled)}. Press Generate or Compare to run it."] if filled else []
     lines += problems
@@ -128,18 +128,18 @@ def build_share_link() -> ShareLink:
     return ShareLink(copy, link, note)
 
 
-def wire_share_link(app: gr.Blocks, share: ShareLink, controls: Controls, tab: CompareTab) -> None:
+def wire_share_link(app: gr.Blocks, share: ShareLink, controls: Controls, compare: dict) -> None:
     """Copy link, and the page's load filling the controls from its URL."""
     by_name = {**{name: controls.by_parameter[field] for name, field in REQUEST_PARAMETERS.items()},
-               **{name: tab.by_parameter[field] for name, field in COMPARE_PARAMETERS.items()}}
+               **{name: compare[field] for name, field in COMPARE_PARAMETERS.items()}}
     shown = [by_name[name] for name in LINK_ORDER]
     share.copy.click(None, shown, share.link, js=COPY_LINK_JS, **page_only())
 
     def fill(request: gr.Request) -> dict:
-        updates = filled_from_link(dict(request.query_params), controls, tab)
+        updates = filled_from_link(dict(request.query_params), controls, compare)
         lines = updates.pop("note", [])
         text = "".join(f'<p role="status">{html.escape(line)}</p>' for line in lines)
         return updates | {share.note: text}
 
-    outputs = [*controls.restorable, tab.seeds, tab.axis, tab.axis_values, share.note]
+    outputs = [*controls.restorable, compare["seeds"], compare["axis"], compare["axis_values"], share.note]
     app.load(fill, None, outputs, **page_only())

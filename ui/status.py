@@ -12,8 +12,7 @@ import gradio as gr
 from gradio.events import Dependency
 
 from pipeline.errors import TurboStudioError
-from ui.components import Outputs, page_only
-from ui.runs import Step
+from ui.components import Outputs, Step, page_only
 
 # --- errors ------------------------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> 
         wire_explore(explore, generate.shown, controls, compare, tabs, compare_after)
         compare_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
-        wire_share_link(app, share, controls, compare)
+        wire_share_link(app, share, controls, compare.by_parameter)
         wire_history(generate.history, send, app)
         add_mcp_tools(runner, options.max_seeds)
     return app
