@@ -139,6 +139,9 @@ def test_the_enabled_explore_button_looks_like_a_button_in_light_mode(page):
     wait_for_final_image(page)
     button = page.locator("#explore-button")
     expect(button).to_be_enabled()
+    # Enabling fades its border in: read the colour the fade ends at, not one on the way (under load
+    # the read came mid-fade and failed on the old and the new code alike).
+    button.evaluate("(element) => Promise.all(element.getAnimations().map((animation) => animation.finished))")
     style = button.evaluate("(element) => getComputedStyle(element)")
     page_colour = button.evaluate(BEHIND)
     # An outline that shows against the page (WCAG 1.4.11 asks 3:1 of a control's boundary).
