@@ -80,7 +80,7 @@
   }, true);
 
   // A slider clamps a number typed out of its range when its box loses focus, silently: keep what
-  // was typed, so its note (ui/number_checks.py) and Generate say what is wrong with it.
+  // was typed, so its note (ui/settings.py) and Generate say what is wrong with it.
   window.addEventListener("blur", (event) => {
     const box = event.target;
     if (!(box instanceof HTMLInputElement) || box.dataset.testid !== "number-input" || box.value === "") return;
@@ -90,7 +90,7 @@
 
   // The wait in line: the position from Gradio's own queue events (its progress display, hidden by
   // style.css), the time from the running runs' own times left, which the server tells about once a
-  // second (ui/progress.py). Gradio's estimate, the average past run, said "about 1 s" behind a long run.
+  // second (ui/runs.py). Gradio's estimate, the average past run, said "about 1 s" behind a long run.
   let asked = 0;
   function waitText(position) {
     if (performance.now() - asked > 1000) {

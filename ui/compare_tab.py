@@ -87,7 +87,7 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
         compare = gr.Button("Compare", variant="primary", elem_id="compare-button")
         stop = gr.Button("■ Stop", variant="stop", visible=False, elem_id="compare-stop-button")
     status = StatusLine(status_line(COMPARE_READY), elem_id="compare-status")
-    gallery = PreviewGallery(  # the cells' previews inline (ui/inline_previews.py), finished cells as PNG files
+    gallery = PreviewGallery(  # the cells' previews inline (ui/components.py), finished cells as PNG files
         label="Comparison", format="png", columns=4, height="auto", interactive=False, object_fit="contain",
         elem_id="comparison",
     )
@@ -270,7 +270,7 @@ def wire_compare_tab(
 # --- ab tab ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class AbTab:
+class ABSlider:
     """The components of the A/B section."""
 
     first: gr.Dropdown
@@ -280,7 +280,7 @@ class AbTab:
     second_settings: gr.Textbox
 
 
-def build_ab_tab() -> AbTab:
+def build_ab_slider() -> ABSlider:
     """Lay out the section (call inside its container)."""
     gr.Markdown("Pick two images of the history (Generate and Compare both add to it) and slide between them.")
     with gr.Row():
@@ -290,10 +290,10 @@ def build_ab_tab() -> AbTab:
     with gr.Row():
         first_settings = gr.Textbox(label="A's settings", lines=4, interactive=False, elem_id="ab-first-settings")
         second_settings = gr.Textbox(label="B's settings", lines=4, interactive=False, elem_id="ab-second-settings")
-    return AbTab(first, second, slider, first_settings, second_settings)
+    return ABSlider(first, second, slider, first_settings, second_settings)
 
 
-def wire_ab_tab(tab: AbTab, opener: gr.Accordion, history: History, model: str) -> None:
+def wire_ab_slider(tab: ABSlider, opener: gr.Accordion, history: History, model: str) -> None:
     """Refresh the choices when the section opens (the two newest images); show a pair when either changes."""
 
     shows = Outputs(slider=tab.slider, first_settings=tab.first_settings, second_settings=tab.second_settings)

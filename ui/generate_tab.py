@@ -48,7 +48,7 @@ class GenerateTab:
 def build_generate_tab() -> GenerateTab:
     """Lay out the tab (call inside it)."""
     status = StatusLine(status_line(READY), elem_id="status")
-    image = PreviewImage(  # previews inline (ui/inline_previews.py), the final PNG as a file
+    image = PreviewImage(  # previews inline (ui/components.py), the final PNG as a file
         label="Image",
         type="filepath",
         format="png",

@@ -96,7 +96,7 @@ class History:
 
 def build_history() -> History:
     """Lay out the history gallery (call where it should appear)."""
-    gallery = PreviewGallery(  # the thumbnails inline (ui/inline_previews.py): no file per thumbnail
+    gallery = PreviewGallery(  # the thumbnails inline (ui/components.py): no file per thumbnail
         label="History: select one to restore it",
         columns=6,
         height="auto",

@@ -216,7 +216,7 @@ def build_controls(token_count: str) -> Controls:
     """Lay out the settings column (call inside a column) and wire its own small events.
 
     Args:
-        token_count: the token counter's first text (see ui/prompt_notes.py).
+        token_count: the token counter's first text (see `wire_prompt_notes`).
     """
     prompt = gr.Textbox(
         label="Prompt",

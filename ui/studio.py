@@ -83,7 +83,7 @@ def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> 
                         compare = compare_tab.build_compare_tab(options.max_seeds)
                         # An accordion, not a fourth tab: four tabs overflow a phone's width.
                         with gr.Accordion("A/B: slide between two images", open=False, elem_id="ab") as ab_opener:
-                            ab = compare_tab.build_ab_tab()
+                            ab = compare_tab.build_ab_slider()
                     with gr.Tab("PNG info", id=png_info_tab.TAB_ID):
                         png_info = png_info_tab.build_png_info_tab()
                 # After the tabs, so that they come first in the tab order.
@@ -98,7 +98,7 @@ def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> 
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
         wire_explore(explore, generate.shown, controls, compare, tabs, compare_after)
-        compare_tab.wire_ab_tab(ab, ab_opener, generate.history, engine.info.model)
+        compare_tab.wire_ab_slider(ab, ab_opener, generate.history, engine.info.model)
         wire_prompt_notes(controls, engine.tokens)
         wire_share_link(app, share, controls, compare.by_parameter)
         wire_history(generate.history, send, app)
