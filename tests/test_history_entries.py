@@ -10,13 +10,14 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline import GenerationRequest
 from ui import history
-from ui.history import _entry, add_to_history, checked, gallery_items, pick
+from ui.history import History, _entry, checked, gallery_items, pick
 from ui.runs import SavedImage, history_thumbnail
 
 PICTURE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 384, 3), dtype=np.uint8))
@@ -84,7 +85,9 @@ def test_a_new_image_decodes_each_older_thumbnail_once_and_reads_no_file(saved, 
         return real_open(source, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", counting_open)
-    gallery, stored = add_to_history(saved, older)
+    history = History(gr.Gallery(), gr.BrowserState())
+    updates = history.with_added(saved, older)
+    gallery, stored = updates[history.gallery], updates[history.entries]
     assert len(opened) == len(older)  # each older thumbnail decoded once
     assert all(isinstance(source, io.BytesIO) for source in opened)  # from the entries, never a file
     assert [caption.split(" · ")[0] for _, caption in gallery] == [f"seed {seed}" for seed in (11, 0, 1, 2, 3, 4)]

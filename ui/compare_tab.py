@@ -15,7 +15,7 @@ from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
 from pipeline.tokens import TokenCounter
 from ui.components import Outputs, PreviewGallery, StatusLine, Step, page_only
-from ui.history import History, SendToGenerate, add_to_history, choices, pick
+from ui.history import History, SendToGenerate, choices, pick
 from ui.live_grid import LiveGrid
 from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
@@ -116,10 +116,6 @@ def compare_stopped_line(images: list[SavedImage | None]) -> str:
     """The line shown after Stop: how many images were finished."""
     done = sum(saved is not None for saved in images)
     return status_line(f"Stopped after {done} of {len(images)} images", STOPPED)
-
-
-def _to_history(grid: LiveGrid | None, history: list[SavedImage]) -> tuple:
-    return add_to_history(grid.saved if grid else None, history)
 
 
 def wire_compare_tab(
@@ -229,7 +225,7 @@ def wire_compare_tab(
         # The run's closing steps skip the queue, as Generate's do: queued, they waited in line behind
         # other work after the images were done ("In line: 1st" for 30 s on a busy server).
         private = page_only()
-        event.success(_to_history, [tab.live, history.entries], [history.gallery, history.entries], **private)
+        history.add_after(event, tab.live, lambda grid: grid.saved if grid else None)
         # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
         # not on Stop's click: writing the status line while the cancelled run still held it left that
         # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).

@@ -11,7 +11,7 @@ from pipeline.errors import TurboStudioError
 from pipeline.request import SEED_MAX
 from pipeline.tokens import TokenCounter
 from ui.components import Outputs, PreviewImage, StatusLine, page_only
-from ui.history import GENERATE_TAB_ID, History, SendToGenerate, add_to_history, alt_text, build_history
+from ui.history import GENERATE_TAB_ID, History, SendToGenerate, alt_text, build_history
 from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
 from ui.status import (
@@ -144,7 +144,7 @@ def wire_generate_tab(
     controls.stop.click(status_stopped, tab.step, tab.status, **private)
     history = tab.history
     event.success(_described, tab.result, tab.image, **private)
-    event.success(add_to_history, [tab.result, history.entries], [history.gallery, history.entries], **private)
+    history.add_after(event, tab.result)
 
 
 def _described(saved: SavedImage | None) -> gr.Image:

@@ -93,6 +93,24 @@ class History:
     gallery: gr.Gallery
     entries: gr.BrowserState
 
+    def with_added(self, new: SavedImage | list[SavedImage | None] | None, entries: object) -> dict:
+        """The gallery and its entries, keyed, with `new` (one image, or a comparison's finished cells)
+        first; nothing changes when there is nothing new. Each older entry is checked (its thumbnail
+        decoded) once; the new ones are made from the run's own thumbnails, not read back."""
+        added = [saved for saved in (new if isinstance(new, list) else [new]) if saved is not None]
+        if not added:
+            return {}
+        kept = [*(_entry(saved) for saved in reversed(added)), *checked(entries)][:HISTORY_SIZE]
+        return {self.gallery: _gallery(kept), self.entries: [entry.stored for entry in kept]}
+
+    def add_after(self, event, result: gr.State, images: Callable = lambda saved: saved) -> None:
+        """When `event` succeeds, put `images(result's value)` first, outside the queue: a run's closing
+        step must not wait in line behind other work."""
+        event.success(
+            lambda value, entries: self.with_added(images(value), entries), [result, self.entries],
+            [self.gallery, self.entries], **page_only(),
+        )
+
 
 def build_history() -> History:
     """Lay out the history gallery (call where it should appear)."""
@@ -122,17 +140,6 @@ class Entry:
     thumbnail: Image.Image
     image: str | None
     stored: dict
-
-
-def add_to_history(new: SavedImage | list[SavedImage | None] | None, entries: object) -> tuple:
-    """The gallery and its entries with `new` (one image, or a comparison's finished cells) first.
-    Each older entry is checked (its thumbnail decoded) once; the new ones are made from the run's
-    own thumbnails, not read back."""
-    added = [saved for saved in (new if isinstance(new, list) else [new]) if saved is not None]
-    if not added:
-        return gr.skip(), gr.skip()
-    kept = [*(_entry(saved) for saved in reversed(added)), *checked(entries)][:HISTORY_SIZE]
-    return _gallery(kept), [entry.stored for entry in kept]
 
 
 def gallery_items(entries: object) -> list[tuple[Image.Image, str]]:
