@@ -297,8 +297,12 @@ def build_controls(token_count: str) -> Controls:
 
 def _wire(controls: Controls) -> None:
     private = page_only()
+    def sized(ratio: str, width: int, height: int) -> dict:
+        width, height = preset_size(ratio, width, height)
+        return {controls.width: width, controls.height: height}
+
     controls.aspect.input(
-        preset_size,
+        sized,
         [controls.aspect, controls.width, controls.height],
         [controls.width, controls.height],
         preprocess=False,  # a preset sets the size even when the boxes hold one out of bounds
@@ -313,9 +317,12 @@ def _wire(controls: Controls) -> None:
         **private,
     )
     # 🎲: a seed drawn now, kept for the next runs; ♻️: the last image's seed, once there is one.
+    def kept(seed: int) -> dict:
+        return {controls.seed: seed, controls.randomize_seed: False}
+
     seed = [controls.seed, controls.randomize_seed]
-    controls.random_seed.click(lambda: (random_seed(), False), None, seed, **private)
-    controls.reuse_seed.click(lambda last: (last, False), controls.last_seed, seed, **private)
+    controls.random_seed.click(lambda: kept(random_seed()), None, seed, **private)
+    controls.reuse_seed.click(kept, controls.last_seed, seed, **private)
     controls.last_seed.change(
         lambda seed: gr.Button(interactive=seed is not None), controls.last_seed, controls.reuse_seed, **private
     )
