@@ -139,6 +139,12 @@ def test_bad_compare_arguments_are_a_tool_error_naming_the_field(mcp_app):
     assert f"at most {MAX_SEEDS} are allowed" in texts(result)[0]
 
 
+def test_a_tool_error_quotes_what_was_sent_as_plain_text(mcp_app):
+    result = call(mcp_app.url, "compare", {"prompt": "a cat", "seeds": "1, <b>"})
+    assert result.isError
+    assert "In the seed list, '<b>' is neither a whole number nor a range" in texts(result)[0]  # not &lt;b&gt;
+
+
 def test_a_call_whose_client_disconnects_frees_its_slot(mcp_app):
     """A slow call is running (it holds the one slot) when its client goes; a quick /generate then
     runs, and the slow image is never saved: had the slow run gone on, the quick one would have

@@ -24,7 +24,7 @@ import contextvars
 import hmac
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -38,6 +38,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
+from pipeline.errors import TurboStudioError
 from pipeline.grid import grid_png
 from pipeline.request import (
     DEFAULT_GUIDANCE,
@@ -47,7 +48,7 @@ from pipeline.request import (
 )
 from ui.runs import Runner, SavedBatch, SavedImage
 from ui.settings import request_from
-from ui.status import GPU_QUEUE, shown_as_toast
+from ui.status import GPU_QUEUE
 from ui.zerogpu import on_gpu
 
 MCP_PATH = "/gradio_api/mcp"
@@ -95,6 +96,16 @@ COMPARE_SUMMARY = (
 )
 
 
+
+@contextlib.contextmanager
+def tool_errors() -> Iterator[None]:
+    """The engine's errors (written for people, naming the field and the fix) as the tool's error, in
+    plain text: an agent reads no HTML, so nothing is escaped as the page's toasts are."""
+    try:
+        yield
+    except TurboStudioError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
 def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
     """Register the `generate` and `compare` tools (call inside the app's Blocks).
 
@@ -117,7 +128,7 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         variation_seed: int = 0,
         variation_strength: float = 0.0,
     ) -> tuple[FileData, str]:
-        with shown_as_toast():
+        with tool_errors():
             request = request_from(locals())
             for frame in runner.generate(request, gr.Progress()):
                 if isinstance(frame, SavedImage):
@@ -138,7 +149,7 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         variation_seed: int = 0,
         variation_strength: float = 0.0,
     ) -> tuple[FileData, str]:
-        with shown_as_toast():
+        with tool_errors():
             plan = _plan(locals(), max_seeds)
             images: list = [None] * len(plan.requests)
             for frame in runner.compare(plan.requests, gr.Progress()):
