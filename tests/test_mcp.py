@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 
 from harness.local_processes import free_port
-from helpers.app_server import MAX_QUEUE_SIZE, MAX_SEEDS, SLOW_REQUEST, AppServer, serving
+from helpers.app_server import MAX_QUEUE_SIZE, MAX_SEEDS, SLOW_REQUEST, AppServer, full_queue, serving
 from ui.options import ServerOptions, StudioOptions
 from ui.studio import build_app, launch
 
@@ -223,3 +223,13 @@ def test_the_tools_work_on_the_ray_backend(ray_address, tmp_path):
         assert np.array_equal(picture(result), np.asarray(Image.open(path).convert("RGB")))
         compared = call(app.url, "compare", {"prompt": "a red fox", "seeds": "1-3", **QUICK})
         assert [cell["seed"] for cell in json.loads(texts(compared)[1])["cells"]] == [1, 2, 3]
+
+
+def test_a_full_queue_turns_a_tool_call_away_and_then_serves_it(mcp_app):
+    # Every slot running and MAX_QUEUE_SIZE more waiting, from the page's API: the queue the tools share.
+    with full_queue(mcp_app.url):
+        refused = call(mcp_app.url, "generate", {"prompt": "a cat", "seed": 4, "width": 256, "height": 256})
+    assert refused.isError
+    assert "Queue is full" in texts(refused)[0], texts(refused)
+    served = call(mcp_app.url, "generate", {"prompt": "a cat", "seed": 4, "width": 256, "height": 256, "steps": 1})
+    assert not served.isError, texts(served)
