@@ -149,7 +149,7 @@ def test_cancel_stops_the_replica_within_one_step_and_frees_it(remote, how):
 
 def test_a_killed_replica_fails_its_caller_only_and_is_replaced(remote):
     pids = {stats["pid"] for stats in replica_stats(remote).values()}
-    outcomes, first_previews = [], threading.Barrier(3, timeout=30)
+    outcomes, failed_at, first_previews = [], [], threading.Barrier(3, timeout=30)
 
     def run(seed):
         events = remote.generate(request(seed=seed, **LONG))
@@ -159,6 +159,7 @@ def test_a_killed_replica_fails_its_caller_only_and_is_replaced(remote):
             outcomes.append(list(events)[-1])
         except GenerationError as error:
             outcomes.append(error)
+            failed_at.append(time.monotonic())
 
     callers = [threading.Thread(target=run, args=(seed,)) for seed in (1, 2)]
     for caller in callers:
@@ -168,7 +169,9 @@ def test_a_killed_replica_fails_its_caller_only_and_is_replaced(remote):
     os.kill(min(pids), signal.SIGKILL)
     for caller in callers:
         caller.join(timeout=30)
-    assert time.monotonic() - killed < 10
+    # The killed replica's caller is told within seconds. The other caller's 12 steps at 1024² take
+    # what the machine gives them (12.5 s once in a full parallel run), so only the join bounds them.
+    assert [moment - killed < 10 for moment in failed_at] == [True]
     errors = [outcome for outcome in outcomes if isinstance(outcome, GenerationError)]
     assert [str(error) for error in errors] == ["The worker running your request stopped; try again."]
     assert sum(isinstance(outcome, Finished) for outcome in outcomes) == 1
