@@ -24,7 +24,7 @@ import contextvars
 import hmac
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -38,7 +38,6 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
-from pipeline.errors import TurboStudioError
 from pipeline.grid import grid_png
 from pipeline.request import (
     DEFAULT_GUIDANCE,
@@ -48,7 +47,7 @@ from pipeline.request import (
 )
 from ui.runs import Runner, SavedBatch, SavedImage
 from ui.settings import request_from
-from ui.status import GPU_QUEUE
+from ui.status import GPU_QUEUE, shown_as_toast
 from ui.zerogpu import on_gpu
 
 MCP_PATH = "/gradio_api/mcp"
@@ -97,15 +96,6 @@ COMPARE_SUMMARY = (
 
 
 
-@contextlib.contextmanager
-def tool_errors() -> Iterator[None]:
-    """The engine's errors (written for people, naming the field and the fix) as the tool's error, in
-    plain text: an agent reads no HTML, so nothing is escaped as the page's toasts are."""
-    try:
-        yield
-    except TurboStudioError as error:
-        raise gr.Error(str(error), print_exception=False) from None
-
 def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
     """Register the `generate` and `compare` tools (call inside the app's Blocks).
 
@@ -128,7 +118,7 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         variation_seed: int = 0,
         variation_strength: float = 0.0,
     ) -> tuple[FileData, str]:
-        with tool_errors():
+        with shown_as_toast(escaped=False):  # an agent reads no HTML
             request = request_from(locals())
             for frame in runner.generate(request, gr.Progress()):
                 if isinstance(frame, SavedImage):
@@ -149,7 +139,7 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
         variation_seed: int = 0,
         variation_strength: float = 0.0,
     ) -> tuple[FileData, str]:
-        with tool_errors():
+        with shown_as_toast(escaped=False):  # an agent reads no HTML
             plan = _plan(locals(), max_seeds)
             images: list = [None] * len(plan.requests)
             for frame in runner.compare(plan.requests, gr.Progress()):

@@ -26,12 +26,14 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def shown_as_toast() -> Iterator[None]:
-    """Turn the engine's errors (whose messages are written for users) into `gr.Error` toasts."""
+def shown_as_toast(escaped: bool = True) -> Iterator[None]:
+    """Turn the engine's errors (whose messages are written for users) into `gr.Error`s: toasts on
+    the page, escaped to show as written; with `escaped=False` plain text, for MCP clients, which read
+    the message as it is."""
     try:
         yield
     except TurboStudioError as error:
-        raise gr.Error(_as_text(str(error)), print_exception=False) from None
+        raise gr.Error(_as_text(str(error)) if escaped else str(error), print_exception=False) from None
 
 
 def said_in_the_line(error: TurboStudioError) -> gr.Error:
