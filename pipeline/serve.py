@@ -60,7 +60,9 @@ RECONNECT_TIMEOUT_S = str(365 * 24 * 3600)
 # How often a caller that receives nothing checks its cancel event, and the cluster.
 POLL_S = 0.05
 PROBE_EVERY_S = 2.0
-PROBE_TIMEOUT_S = 1.0
+# A GCS that does not answer within this is taken as lost. 1 s was too short on a busy 2-core
+# machine (CI, load 10+): the probe timed out, and a driver that had started its own Ray replaced it.
+PROBE_TIMEOUT_S = 5.0
 RECONNECT_EVERY_S = 2.0
 # Ray 2.60 turns token authentication on for clusters that ray.init or `ray start` created with a
 # token (measured), and a driver then fails to join, after 20 s, unless it is told so.
@@ -408,6 +410,7 @@ class _Link:
         self._address = address if self._started_ray else ray.get_runtime_context().gcs_address
         self._lost = threading.Event()
         self._losing = threading.Lock()
+        self._closed = threading.Event()
 
     def handle(self):
         """The deployment's handle; `GenerationError` while the cluster is lost."""
@@ -416,7 +419,7 @@ class _Link:
         return self._handle
 
     def check(self) -> None:
-        """Raise `GenerationError` (and start reconnecting) unless the cluster answers within a second."""
+        """Raise `GenerationError` (and start reconnecting) unless the cluster answers within PROBE_TIMEOUT_S."""
         if not self._alive():
             self._lose()
             raise GenerationError(CLUSTER_LOST)
@@ -453,8 +456,11 @@ class _Link:
     def close(self) -> None:
         """Disconnect from Ray when this link connected; shut Serve and Ray down when it started them."""
         ray, serve = _ray()
+        if self._closed.is_set():
+            return
+        self._closed.set()  # and stops a reconnection under way
         self._lost.set()
-        if self._started_ray and ray.is_initialized():
+        if self._started_ray and ray.is_initialized() and _gcs_answers(ray):
             serve.shutdown()
         if self._owns_connection:
             ray.shutdown()
@@ -465,7 +471,7 @@ class _Link:
 
     def _lose(self) -> None:
         with self._losing:
-            if self._lost.is_set():
+            if self._lost.is_set() or self._closed.is_set():
                 return
             self._lost.set()
         logger.error("The Ray cluster cannot be reached; reconnecting in the background.")
@@ -473,7 +479,7 @@ class _Link:
 
     def _reconnect(self) -> None:
         ray, _ = _ray()
-        while True:
+        while not self._closed.is_set():
             # ray.init to an address where nothing answers, and ray.shutdown while nothing answers,
             # wait for minutes and 30 s (measured): knock first.
             if self._started_ray or _reachable(self._address):
@@ -486,7 +492,7 @@ class _Link:
                     self._lost.clear()
                     logger.warning("Reconnected to the Ray cluster.")
                     return
-            time.sleep(RECONNECT_EVERY_S)
+            self._closed.wait(RECONNECT_EVERY_S)
 
 
 def _gcs_answers(ray) -> bool:
@@ -503,7 +509,7 @@ def _gcs_answers(ray) -> bool:
 
 
 def _reachable(address: str) -> bool:
-    """Whether something accepts connections at `address` (host:port) within a second."""
+    """Whether something accepts connections at `address` (host:port) within PROBE_TIMEOUT_S."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
