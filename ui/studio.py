@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 from gradio.events import Dependency
+from gradio.exceptions import InvalidPathError
 
 from pipeline import GenerationRequest, ModelInfo
 from pipeline.interface import ImageEngine
@@ -64,11 +65,23 @@ def example_prompts() -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+class StudioBlocks(gr.Blocks):
+    """`gr.Blocks` whose file input answers a server path the caller did not upload with PNG info's
+    one sentence: Gradio refuses such a path (`InvalidPathError`) before any handler runs, and its
+    clients see a bare "Error" (its message, with the path, is hidden)."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except InvalidPathError:
+            raise gr.Error(png_info_tab.UPLOAD_AGAIN) from None
+
+
 def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> gr.Blocks:
     """The Gradio Blocks of Turbo Studio over a loaded `engine` (call `.queue()` and launch it with `launch`)."""
     runner = Runner(engine, ImageStore(options.output_dir, options.max_cache_mb))
     # No `delete_cache`: the store prunes Gradio's cache (ui/store.py says why).
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    with StudioBlocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(f"# {TITLE}\nStable Diffusion 3.5 Large Turbo: good images in 4 steps.", elem_id="header")
         with gr.Row(equal_height=False, elem_id="layout"):
             with gr.Column(scale=2, min_width=320, elem_id="settings"):

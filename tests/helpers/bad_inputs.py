@@ -233,6 +233,13 @@ UPLOAD_VALUE_CASES = [
     Case("upload-value-url-as-path", "upload-value",
          {"path": "https://example.com/a.png", "meta": {"_type": "gradio.FileData"}}, UPLOAD_AGAIN),
     Case("upload-value-number", "upload-value", 42, UPLOAD_AGAIN),
+    # Paths on the server that were never uploaded: a file, a folder, nothing (Gradio refuses them first).
+    Case("upload-value-server-file", "upload-value", {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}},
+         UPLOAD_AGAIN),
+    Case("upload-value-server-folder", "upload-value", {"path": "/etc", "meta": {"_type": "gradio.FileData"}},
+         UPLOAD_AGAIN),
+    Case("upload-value-missing-path", "upload-value",
+         {"path": "/no/such/file.png", "meta": {"_type": "gradio.FileData"}}, UPLOAD_AGAIN),
     Case("upload-value-no-path", "upload-value", {"url": "https://example.com/a.png", "path": None,
                                                   "meta": {"_type": "gradio.FileData"}}, UPLOAD_AGAIN),
 ]
