@@ -1,6 +1,6 @@
 """The MCP server (`app.py --mcp`), through the official `mcp` client over streamable HTTP against
 the real app: the two tools and their schemas, images equal to /generate's, errors that name the
-field, a disconnected call that frees its slot, the login, and the Ray backend."""
+field, a cancelled or disconnected call that frees its slot, the login, and the Ray backend."""
 
 import asyncio
 import base64
@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
-from mcp import ClientSession
+from mcp import ClientSession, McpError, types
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 
@@ -39,12 +39,16 @@ def mcp_app(tiny_model_dir, tmp_path_factory) -> Iterator[AppServer]:
         yield server
 
 
-def with_session(url: str, use: Callable[[ClientSession], Awaitable[Any]], headers: dict | None = None) -> Any:
-    """`use(session)` in an initialised MCP session with the app at `url`."""
+def with_session(
+    url: str, use: Callable[[ClientSession], Awaitable[Any]], headers: dict | None = None, delete: bool = True
+) -> Any:
+    """`use(session)` in an initialised MCP session with the app at `url`; leaving it closes the
+    connection, after deleting the session (`delete`) or not, as a client that was killed."""
 
     async def run() -> Any:
         async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(30, read=300)) as http:
-            async with streamable_http_client(f"{url}/gradio_api/mcp/", http_client=http) as (read, write, _):
+            url_ = f"{url}/gradio_api/mcp/"
+            async with streamable_http_client(url_, http_client=http, terminate_on_close=delete) as (read, write, _):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
                     return await use(session)
@@ -145,30 +149,62 @@ def test_a_tool_error_quotes_what_was_sent_as_plain_text(mcp_app):
     assert "In the seed list, '<b>' is neither a whole number nor a range" in texts(result)[0]  # not &lt;b&gt;
 
 
-def test_a_call_whose_client_disconnects_frees_its_slot(mcp_app):
-    """A slow call is running (it holds the one slot) when its client goes; a quick /generate then
-    runs, and the slow image is never saved: had the slow run gone on, the quick one would have
-    waited for it, and its image would be in the output folder by then."""
+SLOW = {"prompt": "busy", "seed": 4242, **{k: v for k, v in SLOW_REQUEST.items() if k != "randomize_seed"}}
+
+
+async def start_slow_call(session: ClientSession) -> tuple[asyncio.Task, int]:
+    """A slow `generate` call (seed 4242), once it runs, holding the one slot; and its request id."""
+    running = asyncio.Event()
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        if message == "Processing":
+            running.set()
+
+    request_id = session._request_id  # the id ClientSession gives its next request
+    call = asyncio.create_task(session.call_tool("generate", SLOW, progress_callback=progress))
+    await running.wait()
+    return call, request_id
+
+
+@pytest.mark.parametrize("delete", [True, False], ids=["session-deleted", "connection-dropped"])
+def test_a_call_whose_client_disconnects_frees_its_slot(mcp_app, delete):
+    """A slow call is running (it holds the one slot) when its client goes, deleting its session or
+    not (killed); a quick /generate then runs, and the slow image is never saved: had the slow run
+    gone on, the quick one would have waited for it, and its image would be in the output folder by then."""
     # Connected first, and patient: the slow run loads the machine (its /queue/join took over 5 s).
     quick = Client(mcp_app.url, verbose=False, httpx_kwargs={"timeout": 120})
 
     async def leave_while_running(session: ClientSession) -> None:
-        running = asyncio.Event()
-
-        async def progress(done: float, total: float | None, message: str | None) -> None:
-            if message == "Processing":
-                running.set()
-
-        slow = {"prompt": "busy", "seed": 4242, **{k: v for k, v in SLOW_REQUEST.items() if k != "randomize_seed"}}
-        call = asyncio.create_task(session.call_tool("generate", slow, progress_callback=progress))
-        await running.wait()
-        call.cancel()
+        call, _ = await start_slow_call(session)
+        call.cancel()  # the official client sends no cancel notification for it
         with contextlib.suppress(asyncio.CancelledError):
             await call
 
-    with_session(mcp_app.url, leave_while_running)  # leaving the session closes the connection
+    with_session(mcp_app.url, leave_while_running, delete=delete)
     quick.predict(prompt="quick", seed=1, randomize_seed=False, **QUICK, api_name="/generate")
     assert not list(mcp_app.output_dir.glob("*-4242.png"))
+
+
+def test_a_call_cancelled_by_notification_frees_its_slot_while_its_client_stays(mcp_app):
+    """The client sends `notifications/cancelled` for its running slow call and stays connected: a
+    quick /generate runs meanwhile, and the slow call ends as cancelled, its image never saved."""
+    quick = Client(mcp_app.url, verbose=False, httpx_kwargs={"timeout": 120})
+
+    async def cancel_and_stay(session: ClientSession) -> None:
+        call, request_id = await start_slow_call(session)
+        await session.send_notification(types.ClientNotification(types.CancelledNotification(
+            params=types.CancelledNotificationParams(requestId=request_id, reason="not needed any more")
+        )))
+        await asyncio.to_thread(
+            quick.predict, prompt="quick", seed=1, randomize_seed=False, **QUICK, api_name="/generate"
+        )
+        assert not list(mcp_app.output_dir.glob("*-4242.png"))
+        with pytest.raises(McpError, match="cancelled"):
+            await call
+        # The session goes on serving.
+        assert {tool.name for tool in (await session.list_tools()).tools} == {"generate", "compare"}
+
+    with_session(mcp_app.url, cancel_and_stay)
 
 
 @pytest.fixture

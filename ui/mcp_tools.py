@@ -11,16 +11,18 @@ Gradio 6.31's MCP server (`gradio.mcp.GradioMCPServer`) needs four fixes here, m
   whose outputs are page state and HTML, would be tools beside these two;
 - it runs every call through one `gradio_client.Client`, one session: Gradio cancels by session and
   endpoint, so cancelling one agent's call stopped every other running call of that tool;
-- a cancelled or disconnected call left its job running (its slot stayed taken until the end);
+- a cancelled or disconnected call left its job running (its slot stayed taken until the end): its
+  sessions are stateless, so a client's `notifications/cancelled`, which arrives on a request of
+  its own, reached no call; here the MCP library's own session manager keeps sessions (`Guard`
+  routes the streamable HTTP transport to it), so a cancel reaches its call, which cancels its job;
 - without a progress token, a tool with two outputs came back as one text, the repr of a tuple.
-And it serves `/gradio_api/mcp/` without the login that `--auth` puts on the page: `LoginRequired`
-refuses a client that has neither the page's login cookie nor the credentials (HTTP Basic).
+And it serves `/gradio_api/mcp/` without the login that `--auth` puts on the page: `Guard` refuses
+a client that has neither the page's login cookie nor the credentials (HTTP Basic).
 """
 
 import base64
 import binascii
 import contextlib
-import contextvars
 import hmac
 import inspect
 import json
@@ -32,6 +34,7 @@ import gradio as gr
 from gradio.data_classes import FileData
 from gradio.mcp import GradioMCPServer
 from gradio_client import Client
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -51,11 +54,18 @@ from ui.status import GPU_QUEUE, shown_as_toast
 from ui.zerogpu import on_gpu
 
 MCP_PATH = "/gradio_api/mcp"
+# The streamable HTTP transport's paths, which `Guard` serves with sessions (Gradio's other MCP
+# routes, SSE and the schema, stay Gradio's).
+STREAMABLE_PATHS = (MCP_PATH, MCP_PATH + "/", MCP_PATH + "/http", MCP_PATH + "/http/")
+# A session ends when no request of it has been in flight this long, or when its client deletes
+# it; at most MAX_SESSIONS are open at once (each is a few small buffers and one task).
+SESSION_IDLE_TIMEOUT_S = 10 * 60
+MAX_SESSIONS = 1000
 # Tool name -> its API endpoint (the page's own endpoints are named `generate` and `compare`).
 TOOL_ENDPOINTS = {"generate": "/mcp_generate", "compare": "/mcp_compare"}
 DEFAULT_SEEDS = "0-3"
-# Set when the client of the MCP request being served disconnects (see `Guard`).
-_DISCONNECTED: contextvars.ContextVar[anyio.Event | None] = contextvars.ContextVar("mcp_disconnected", default=None)
+# The ASGI scope key of the event `Guard` sets when the client of an MCP request disconnects.
+DISCONNECTED = "turbo_studio.mcp_disconnected"
 
 # What an agent reads about each parameter (Gradio takes one line per parameter from the docstring).
 PARAMETERS = {
@@ -202,7 +212,10 @@ def _comparison_requests(max_seeds: int) -> Callable[..., tuple[GenerationReques
 
 
 class StudioMCPServer(GradioMCPServer):
-    """Gradio's MCP server with the fixes that the module's docstring lists."""
+    """Gradio's MCP server with the fixes that the module's docstring lists; `sessions` serves its
+    streamable HTTP transport (set at start-up by `_studio_server`)."""
+
+    sessions: StreamableHTTPSessionManager
 
     def get_tool_to_endpoint(self) -> dict[str, str]:
         """Only the two tools (on a Space, Gradio prefixes their names with the Space's)."""
@@ -224,43 +237,44 @@ class StudioMCPServer(GradioMCPServer):
 
     async def _execute_tool_without_progress(self, job: Any) -> list[Any]:
         """Every output of the call, as a list (Gradio's gave a tool of two outputs as one text)."""
-        result = await _unless_disconnected(job, lambda: anyio.to_thread.run_sync(job.result, abandon_on_cancel=True))
+        result = await self._until_stopped(job, lambda: anyio.to_thread.run_sync(job.result, abandon_on_cancel=True))
         return list(result) if isinstance(result, tuple) else [result]
 
     async def _execute_tool_with_progress(self, job: Any, progress_token: str | int) -> Any:
-        """Gradio's, stopped when the caller disconnects."""
-        return await _unless_disconnected(job, lambda: super(StudioMCPServer, self)._execute_tool_with_progress(
+        """Gradio's, stopped as `_until_stopped` says."""
+        return await self._until_stopped(job, lambda: super(StudioMCPServer, self)._execute_tool_with_progress(
             job, progress_token
         ))
 
+    async def _until_stopped(self, job: Any, run: Callable[[], Awaitable[Any]]) -> Any:
+        """`run()`'s result, unless the call is cancelled (the client's `notifications/cancelled`, or
+        its session ends) or the HTTP request that carries it disconnects (`Guard` sees it) first:
+        then the gradio_client `job` is cancelled, which frees its queue slot at the run's next step."""
+        request = self.mcp_server.request_context.request
+        disconnected = request.scope.get(DISCONNECTED) if request else None
+        outcome: dict[str, Any] = {}
 
-async def _unless_disconnected(job: Any, run: Callable[[], Awaitable[Any]]) -> Any:
-    """`run()`'s result; if the caller disconnects first (`Guard` sees it), the gradio_client `job`
-    is cancelled, which frees its queue slot, and the call ends in an error.
+        async def running(scope: anyio.CancelScope) -> None:
+            try:
+                outcome["result"] = await run()
+            except Exception as error:  # noqa: BLE001 (raised below as itself, not inside an exception group)
+                outcome["error"] = error
+            scope.cancel()
 
-    Gradio's MCP server is stateless: a cancel notification arrives on a request of its own and
-    cannot reach the call, and a call whose caller has gone runs to its end; so a closed
-    connection is what stops it."""
-    disconnected = _DISCONNECTED.get() or anyio.Event()  # outside `Guard`: never set
-    outcome: dict[str, Any] = {}
-
-    async def running(scope: anyio.CancelScope) -> None:
         try:
-            outcome["result"] = await run()
-        except Exception as error:  # noqa: BLE001 (raised below as itself, not inside an exception group)
-            outcome["error"] = error
-        scope.cancel()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(running, group.cancel_scope)
-        await disconnected.wait()
-        job.cancel()
-        group.cancel_scope.cancel()
-    if "error" in outcome:
-        raise outcome["error"]
-    if "result" not in outcome:
-        raise ConnectionError("The MCP client disconnected; its run was stopped.")
-    return outcome["result"]
+            async with anyio.create_task_group() as group:
+                group.start_soon(running, group.cancel_scope)
+                await (disconnected or anyio.Event()).wait()  # never set outside `Guard`
+                group.cancel_scope.cancel()
+        finally:
+            if not outcome:
+                with anyio.CancelScope(shield=True):  # Gradio answers /cancel after the step under way
+                    await anyio.to_thread.run_sync(job.cancel)
+        if "error" in outcome:
+            raise outcome["error"]
+        if "result" not in outcome:
+            raise ConnectionError("The MCP client disconnected; its run was stopped.")
+        return outcome["result"]
 
 
 def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
@@ -277,8 +291,9 @@ def _basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
 
 class Guard:
     """ASGI middleware on the MCP routes: with a login set (`--auth`), a 401 for a client that has
-    neither the page's login cookie nor the credentials in an `Authorization: Basic` header; and,
-    for `_unless_disconnected`, an event set when the client disconnects."""
+    neither the page's login cookie nor the credentials in an `Authorization: Basic` header; then
+    the streamable HTTP transport is served by the server's `sessions`, each request's scope holding
+    an event set when its client disconnects (see `StudioMCPServer._until_stopped`)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -296,9 +311,14 @@ class Guard:
             )
             await refusal(scope, receive, send)
             return
+        server = scope["app"].get_blocks().mcp_server_obj
+        accept = Request(scope).headers.get("accept", "")
+        # A browser's GET gets Gradio's page about the server; an MCP client's, its session's stream.
+        if scope["path"] not in STREAMABLE_PATHS or (scope["method"] == "GET" and "text/event-stream" not in accept):
+            await self.app(scope, receive, send)
+            return
         disconnected = anyio.Event()
-        # The MCP server runs the call in a task started from this request, which copies this context.
-        _DISCONNECTED.set(disconnected)
+        scope[DISCONNECTED] = disconnected
 
         async def watched() -> Message:
             message = await receive()
@@ -306,7 +326,7 @@ class Guard:
                 disconnected.set()
             return message
 
-        await self.app(scope, watched, send)
+        await server.sessions.handle_request(scope, watched, send)
 
 
 def _logged_in(request: Request) -> bool:
@@ -327,15 +347,21 @@ def _logged_in(request: Request) -> bool:
 
 @contextlib.asynccontextmanager
 async def _studio_server(app: Any) -> AsyncIterator[None]:
-    """At start-up, before the first request: Gradio's MCP server object becomes a `StudioMCPServer`
-    (Gradio builds it inside `launch`, from its own class) and lists only the two tools."""
+    """From start-up to shutdown: Gradio's MCP server object becomes a `StudioMCPServer` (Gradio
+    builds it inside `launch`, from its own class), lists only the two tools, and runs its sessions."""
     server = app.get_blocks().mcp_server_obj
-    if server is not None:
-        server.__class__ = StudioMCPServer
-        # Gradio lists the tools of the documented API; these are undocumented endpoints.
-        server.api_info = app.get_blocks().get_api_info(all_endpoints=True)
-        server.tool_to_endpoint = server.get_tool_to_endpoint()
-    yield
+    if server is None:
+        yield
+        return
+    server.__class__ = StudioMCPServer
+    # Gradio lists the tools of the documented API; these are undocumented endpoints.
+    server.api_info = app.get_blocks().get_api_info(all_endpoints=True)
+    server.tool_to_endpoint = server.get_tool_to_endpoint()
+    server.sessions = StreamableHTTPSessionManager(
+        server.mcp_server, session_idle_timeout=SESSION_IDLE_TIMEOUT_S, max_sessions=MAX_SESSIONS
+    )
+    async with server.sessions.run():
+        yield
 
 
 def launch_options(enabled: bool) -> dict[str, Any]:
