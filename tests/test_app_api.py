@@ -2,7 +2,6 @@
 each backend: embedded, and Ray Serve with two replicas (`backend_server` in tests/conftest.py)."""
 
 import base64
-import inspect
 import io
 import os
 import re
@@ -32,7 +31,7 @@ from helpers.app_server import (
 from pipeline import GenerationRequest
 from pipeline.grid import read_grid
 from pipeline.metadata import read_request
-from ui import zerogpu
+from ui import compare_tab, mcp_tools, zerogpu
 from ui.settings import CUSTOM, PRESETS, preset_for, preset_size
 from ui.studio import build_app
 
@@ -322,41 +321,55 @@ def test_presets_are_about_one_megapixel_in_multiples_of_64():
     assert preset_size(CUSTOM, 512, 768) == (512, 768)
 
 
-def test_on_zerogpu_each_generation_handler_runs_under_spaces_gpu_with_a_matching_duration(engine, monkeypatch):
-    durations = {}
+def test_on_zerogpu_each_run_holds_the_gpu_for_its_requests_and_a_comparison_is_planned_once(engine, monkeypatch):
+    """Every endpoint that runs the engine asks ZeroGPU (`spaces.GPU`) for its requests' estimated
+    seconds when it runs; a comparison is planned once, in its handler before the GPU is held (the
+    duration reads the plan's requests instead of planning again)."""
+    asked = []  # the seconds each run asked ZeroGPU for, in order
 
     def gpu(duration):
-        def register(handler):
-            durations[handler] = duration
-            return handler
+        def hold(function):
+            def held(*args, **kwargs):
+                asked.append(duration(*args, **kwargs))
+                return function(*args, **kwargs)
 
-        return register
+            return held
+
+        return hold
+
+    plans = []
+
+    def counted(plan):
+        def planning(*args, **kwargs):
+            plans.append(args[1])  # the seeds
+            return plan(*args, **kwargs)
+
+        return planning
 
     monkeypatch.setattr(zerogpu, "ON_ZEROGPU", True)
     monkeypatch.setattr(zerogpu, "spaces", SimpleNamespace(GPU=gpu), raising=False)
+    monkeypatch.setattr(compare_tab, "plan_comparison", counted(compare_tab.plan_comparison))
+    monkeypatch.setattr(mcp_tools, "plan_comparison", counted(mcp_tools.plan_comparison))
     app = build_app(engine)
 
-    # Each duration is called as ZeroGPU calls it: with the handler's inputs (here a prompt, then
-    # the other components' initial values), then the progress tracker where it takes one (the MCP
-    # tools, `gr.api` functions, take none).
-    seconds = {
-        block_fn.api_name: durations[block_fn.fn](
-            PROMPT,
-            *(component.value for component in block_fn.inputs[1:]),
-            *([None] if "progress" in inspect.signature(block_fn.fn).parameters else []),
-        )
-        for block_fn in app.fns.values()
-        if block_fn.fn in durations
-    }
+    # Each endpoint called as its client would, with a prompt and the other inputs' initial values
+    # (1024², 4 steps, seeds 0-3), to its last result.
+    runs = {}
+    for block_fn in app.fns.values():
+        if block_fn.api_name in ("generate", "compare", "compare_seeds", "mcp_generate", "mcp_compare"):
+            asked.clear(), plans.clear()
+            for _ in block_fn.fn(PROMPT, *(component.value for component in block_fn.inputs[1:])):
+                pass
+            runs[block_fn.api_name] = (list(asked), len(plans))
     fixed, per_megapixel_step = zerogpu.SECONDS_FIXED, zerogpu.SECONDS_PER_MEGAPIXEL_STEP
-    assert seconds == {
-        "generate": round(fixed + 4 * per_megapixel_step),  # one 1024x1024 image, 4 steps
-        "compare": round(fixed + 4 * 4 * per_megapixel_step),  # four seeds by default
-        "mcp_generate": round(fixed + 4 * per_megapixel_step),  # the MCP tools, at the same defaults
-        "mcp_compare": round(fixed + 4 * 4 * per_megapixel_step),
+    one, four = round(fixed + 4 * per_megapixel_step), round(fixed + 4 * 4 * per_megapixel_step)
+    assert runs == {
+        "generate": ([one], 0),  # one 1024x1024 image, 4 steps
+        "compare": ([four], 1),  # four seeds by default, planned once
+        "compare_seeds": ([four], 1),
+        "mcp_generate": ([one], 0),  # the MCP tools, at the same defaults
+        "mcp_compare": ([four], 1),
     }
-    handler = next(fn.fn for fn in app.fns.values() if fn.api_name == "compare")
-    assert durations[handler](PROMPT, "", "", "none", "", 1024, 1024, 4, 0.0, 0, 0.0, 256, None) == fixed  # no seeds
 
 
 def test_on_zerogpu_spaces_is_imported_before_torch_diffusers_and_the_hub(tmp_path):

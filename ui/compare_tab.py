@@ -3,7 +3,6 @@ kept for existing clients); with the A/B slider between two images of the histor
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -30,7 +29,6 @@ from ui.status import (
     status_progress,
     stoppable_gpu_event,
 )
-from ui.zerogpu import on_gpu
 
 # --- compare tab -------------------------------------------------------------------------------
 
@@ -146,9 +144,6 @@ def wire_compare_tab(
             max_cells=max_seeds,
         )
 
-    def requests(**arguments) -> tuple:
-        return plan(arguments).requests
-
     def save_grid(grid: LiveGrid) -> str:
         return str(runner.store.save_grid(grid.png(runner.engine.info.model)))
 
@@ -167,7 +162,6 @@ def wire_compare_tab(
         saved = grid.saved[index] if grid and isinstance(index, int) and 0 <= index < len(grid.saved) else None
         return send.values(saved.request, saved.path) if saved else gr.skip()
 
-    @on_gpu(requests)
     def compare(
         prompt: str,
         negative_prompt: str,
@@ -253,14 +247,7 @@ def wire_compare_tab(
     )
     send.on(tab.gallery.select, _to_generate, tab.live)
 
-    @functools.wraps(compare)
-    def explored(*arguments, **keywords):
-        """`compare` as Explore runs it: a function of its own, so that the GPU handler itself has
-        one registration, its public `/compare` (the ZeroGPU test in tests/test_app_api.py lists
-        the handlers' registrations by endpoint)."""
-        yield from compare(*arguments, **keywords)
-
-    return lambda preceding, alongside: run(preceding, explored, alongside, api_visibility="private")
+    return lambda preceding, alongside: run(preceding, compare, alongside, api_visibility="private")
 
 
 # --- ab tab ------------------------------------------------------------------------------------

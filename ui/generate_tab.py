@@ -25,7 +25,6 @@ from ui.status import (
     stoppable_gpu_event,
     variation_note,
 )
-from ui.zerogpu import on_gpu
 
 # --- generate tab ------------------------------------------------------------------------------
 
@@ -72,11 +71,6 @@ def generated_line(saved: SavedImage, seconds: float) -> str:
     )
 
 
-def generation_requests(**arguments) -> list:
-    """What a generation with these handler arguments makes (for its ZeroGPU duration)."""
-    return [request_from(arguments)]
-
-
 def wire_generate_tab(
     controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner, tokens: TokenCounter
 ) -> None:
@@ -88,7 +82,6 @@ def wire_generate_tab(
         step=tab.step, prompt_note=controls.prompt_note, shown=tab.shown,
     )
 
-    @on_gpu(generation_requests)
     def generate(
         prompt: str,
         negative_prompt: str,

@@ -51,7 +51,6 @@ from pipeline.request import (
 from ui.runs import Runner, SavedBatch, SavedImage
 from ui.settings import request_from
 from ui.status import GPU_QUEUE, shown_as_toast
-from ui.zerogpu import on_gpu
 
 MCP_PATH = "/gradio_api/mcp"
 # The streamable HTTP transport's paths, which `Guard` serves with sessions (Gradio's other MCP
@@ -163,9 +162,9 @@ def add_mcp_tools(runner: Runner, max_seeds: int) -> None:
 
     generate.__doc__ = _docstring(GENERATE_SUMMARY, generate)
     compare.__doc__ = _docstring(COMPARE_SUMMARY.format(max_seeds=max_seeds), compare)
-    for tool, requests_of in ((generate, _generation_requests), (compare, _comparison_requests(max_seeds))):
+    for tool in (generate, compare):
         gr.api(
-            on_gpu(requests_of)(tool),
+            tool,
             api_name=TOOL_ENDPOINTS[tool.__name__].lstrip("/"),
             api_visibility="undocumented",
             concurrency_id=GPU_QUEUE,  # one queue and one set of slots with the page's runs
@@ -201,14 +200,6 @@ def _cells(plan: Comparison) -> dict[str, Any]:
             for cell in plan.cells
         ],
     }
-
-
-def _generation_requests(**arguments: Any) -> list[GenerationRequest]:
-    return [request_from(arguments, seed=arguments.get("seed"))]
-
-
-def _comparison_requests(max_seeds: int) -> Callable[..., tuple[GenerationRequest, ...]]:
-    return lambda **arguments: _plan(arguments, max_seeds).requests
 
 
 class StudioMCPServer(GradioMCPServer):

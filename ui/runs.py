@@ -19,6 +19,7 @@ from pipeline.request import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from pipeline.tokens import DroppedWords
 from ui.components import StatusLine, Step, page_only
 from ui.store import ImageStore
+from ui.zerogpu import on_gpu
 
 # --- progress ----------------------------------------------------------------------------------
 
@@ -186,6 +187,11 @@ class Runner:
         self.engine = engine
         self.store = store
         self.underway = Underway()  # the runs' times left, for those waiting in line
+        # On ZeroGPU these two hold a GPU for as long as their requests need: the handlers have
+        # validated and planned the requests before, once, outside it. Bound methods, so that only
+        # the requests and the progress tracker are sent to ZeroGPU's worker process.
+        self.generate = on_gpu(lambda request, progress: [request])(self.generate)
+        self.compare = on_gpu(lambda requests, progress: requests)(self.compare)
 
     def generate(self, request: GenerationRequest, progress: gr.Progress) -> Iterator[Step | SavedImage]:
         """A `Step` (with the preview) after each step, then the saved image."""

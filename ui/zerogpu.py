@@ -1,5 +1,6 @@
-"""ZeroGPU support: on a ZeroGPU Space the generation handlers run under `spaces.GPU`, with a
-duration estimated from the request. Anywhere else nothing is imported and nothing changes.
+"""ZeroGPU support: on a ZeroGPU Space the runs on the engine (`Runner.generate` and `compare`)
+run under `spaces.GPU`, with a duration estimated from their requests. Anywhere else nothing is
+imported and nothing changes.
 
 app.py imports this module first: `spaces` must patch torch before anything imports torch, so
 this module imports neither torch, diffusers, huggingface_hub nor `pipeline`, and it reads
@@ -9,7 +10,6 @@ imports torch.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -41,21 +41,12 @@ def estimated_seconds(requests: Iterable) -> int:
 
 def on_gpu(requests_of: Callable[..., Iterable]) -> Callable[[Handler], Handler]:
     """`spaces.GPU` on ZeroGPU, asking for the `estimated_seconds` of the requests that
-    `requests_of` builds from the handler's arguments by name (the fixed time when they are
-    invalid: the handler refuses them with a clear error); elsewhere the handler itself."""
+    `requests_of` picks from the function's arguments (it is called with the same ones);
+    elsewhere the function itself."""
     if not ON_ZEROGPU:
-        return lambda handler: handler
-    from pipeline.errors import RequestError  # by then the app has imported torch (see above)
+        return lambda function: function
 
-    def decorate(handler: Handler) -> Handler:
-        signature = inspect.signature(handler)
+    def seconds(*args, **kwargs) -> int:
+        return estimated_seconds(requests_of(*args, **kwargs))
 
-        def seconds(*args, **kwargs) -> int:
-            try:
-                return estimated_seconds(requests_of(**signature.bind(*args, **kwargs).arguments))
-            except (RequestError, TypeError):
-                return SECONDS_FIXED
-
-        return spaces.GPU(duration=seconds)(handler)
-
-    return decorate
+    return spaces.GPU(duration=seconds)
