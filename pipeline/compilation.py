@@ -43,7 +43,13 @@ def use_compile_cache() -> Path:
     Torch's default is /tmp/torchinductor_<user>, which a restarted container or Space has lost; on a
     Space with persistent storage, set TORCHINDUCTOR_CACHE_DIR=/data/torch-compile.
     """
-    os.environ.setdefault(CACHE_ENV, str(compile_cache_dir()))
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    chosen = os.environ.get(CACHE_ENV)
+    # Importing diffusers already wrote torch's default into the variable (Inductor's cache_dir()
+    # does), so the default counts as unset: with setdefault, the cache stayed in /tmp.
+    if chosen is None or os.path.abspath(chosen) == os.path.abspath(default_cache_dir()):
+        os.environ[CACHE_ENV] = str(compile_cache_dir())
     return Path(os.environ[CACHE_ENV])
 
 

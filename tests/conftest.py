@@ -77,9 +77,15 @@ LAST_RAY_TEST = pytest.StashKey()  # the last test marked `ray`, in the order th
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Under `pytest -n N --dist loadgroup` (tests/run.sh), the unit xdist gives a worker: all tests
-    marked `ray` together, so one worker starts the session's one Ray; any other test with its
-    module, so a module's app and browser (module-scoped fixtures) start once."""
-    group = "ray" if item.get_closest_marker("ray") else item.nodeid.split("::")[0]
+    marked `ray` together, so one worker starts the session's one Ray; a test marked `apart` alone
+    (its module has no module-scoped fixture); any other test with its module, so a module's app
+    and browser (module-scoped fixtures) start once."""
+    if item.get_closest_marker("ray"):
+        group = "ray"
+    elif item.get_closest_marker("apart"):
+        group = item.nodeid
+    else:
+        group = item.nodeid.split("::")[0]
     item.add_marker(pytest.mark.xdist_group(group))
 
 
@@ -89,12 +95,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     and stops with the session, so it idles through no other test (idle, with its two replicas, it
     takes about a tenth of a core: measured with top).
 
-    On a pytest-xdist worker the `ray` group comes first instead, then the other slow modules: with
-    `--no-loadscope-reorder`, xdist hands out groups in this order, and the longest first keeps the
-    workers' ends close together; that worker's Ray stops after its last `ray` test
-    (`pytest_runtest_teardown`)."""
+    On a pytest-xdist worker the tests marked `minutes` come first instead, then the `ray` group,
+    then the other slow modules: with `--no-loadscope-reorder`, xdist hands out groups in this
+    order, and the longest first keeps the workers' ends close together (a test of minutes handed
+    out late would keep one worker busy long after the other has finished); that worker's Ray
+    stops after its last `ray` test (`pytest_runtest_teardown`)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: (item.get_closest_marker("ray") is None, item.get_closest_marker("slow") is None))
+        items.sort(key=lambda item: tuple(item.get_closest_marker(name) is None for name in ("minutes", "ray", "slow")))
     else:
         items.sort(key=lambda item: item.get_closest_marker("ray") is not None)
     ray_tests = [item for item in items if item.get_closest_marker("ray")]

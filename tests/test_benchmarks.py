@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # a real server, many images, or a benchmark run
+pytestmark = [pytest.mark.slow, pytest.mark.apart]  # benchmark runs, each in processes of its own
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 600
@@ -93,6 +93,7 @@ def test_fixed_cost_benchmark_says_what_it_does():
     assert "--size" in stdout and "--quick" in stdout and "--json" in stdout
 
 
+@pytest.mark.minutes
 def test_scale_benchmark_quick(tmp_path):
     output = tmp_path / "scale.json"
     stdout = run_benchmark("scale_cpu.py", "--quick", "--json", str(output))
@@ -101,6 +102,7 @@ def test_scale_benchmark_quick(tmp_path):
     assert "max pixel difference 0/255" in figures["8b"]["note"]  # through Ray, the local engine's exact image
 
 
+@pytest.mark.minutes
 def test_gpu_benchmark_dry_run_of_all_writes_its_own_folder(tmp_path):
     stdout = run_benchmark(
         "gpu.py", "--all", "--dry-run", "--peak-tflops", "1", "--output", str(tmp_path), timeout=GPU_DRY_RUN_TIMEOUT_S

@@ -307,12 +307,14 @@ def test_the_seed_buttons_are_named_explained_and_do_what_they_say(page):
     expect(page.get_by_role("button", name="Reuse last seed")).to_have_attribute("title", re.compile("last image"))
     expect(recycle).to_be_disabled()  # no last seed yet
 
-    dice.click()  # a seed drawn into the box at once, kept for the next run
-    drawn = page.locator("#seed input").input_value()
-    expect(page.locator("#randomize input")).not_to_be_checked()
-    dice.click()
-    expect(page.locator("#seed input")).not_to_have_value(drawn)
-    drawn = page.locator("#seed input").input_value()
+    shown = page.locator("#seed input").input_value()
+    for _ in range(2):  # each click draws a seed into the box, kept for the next run
+        dice.click()
+        # Read once the server's answer is in (reading at once raced the first click's answer).
+        expect(page.locator("#seed input")).not_to_have_value(shown)
+        shown = page.locator("#seed input").input_value()
+        expect(page.locator("#randomize input")).not_to_be_checked()
+    drawn = shown
     small_images(page, steps=2)
     generate(page)
     assert FINAL_IMAGE.search(wait_for_final_image(page))[1] == drawn
