@@ -40,7 +40,7 @@ def test_explore_runs_the_comparison_after_its_settings_and_puts_the_column_back
     chain = _chain(app, "explore-button")
     assert not any(fn.js for fn in chain), [fn.js for fn in chain if fn.js]  # no click from the page
     compare = next(fn for fn in app.fns.values() if fn.api_name == "compare")
-    run = next(fn for fn in chain if getattr(fn.fn, "__wrapped__", None) is compare.fn)  # `compare`, run as is
+    run = next(fn for fn in chain if fn.fn is compare.fn)  # `compare` itself, run as is
     assert (run.concurrency_id, run.api_visibility) == (GPU_QUEUE, "private")
     assert run.outputs == compare.outputs and run.inputs == compare.inputs
     # The settings column is put back (the last listener to write the prompt) beside the run, once

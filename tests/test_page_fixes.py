@@ -230,3 +230,33 @@ def test_the_wait_in_line_is_the_running_runs_own_time_left(browser, app_server)
     expect(status(second)).to_contain_text(re.compile(r"Done in \d+\.\d s"))
     first.context.close()
     second.context.close()
+
+
+def test_values_typed_for_an_axis_survive_its_dropdown_firing_again_on_a_slow_server(page):
+    """The axis dropdown fires again (chosen again, or as it loses focus) after values were typed,
+    while the server holds its answers, as a busy one does: the typed values stay (the server's
+    answer used to put the example back, and a comparison of 8 ran instead of 4). Another example,
+    or an empty box, still gives way to the chosen axis's example."""
+    values = page.locator("#compare-values textarea")
+    open_tab(page, "Compare")
+
+    def choose(axis: str) -> None:
+        page.locator("#compare-axis input").click()
+        page.get_by_role("option", name=axis, exact=True).click()
+
+    choose("Steps")
+    expect(values).to_have_value("1, 2, 4, 8")
+    values.fill("1, 2")
+    held = []
+    page.route("**/gradio_api/run/**", lambda route: held.append(route))  # the page-only answers, held
+    choose("Steps")
+    expect(values).to_have_value("1, 2")
+    assert held, "no answer was held"
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/run/**")
+    page.wait_for_timeout(1000)  # the held answers arrive
+    expect(values).to_have_value("1, 2")
+    values.fill("")
+    choose("Guidance scale")
+    expect(values).to_have_value("0, 1.5, 3")

@@ -3,6 +3,7 @@ kept for existing clients); with the A/B slider between two images of the histor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -91,14 +92,22 @@ def build_compare_tab(max_seeds: int) -> CompareTab:
     )
     headers = StatusLine("", elem_id="comparison-headers")
     grid_file = gr.File(label="Grid (PNG with every cell's settings)", interactive=False, elem_id="grid-file")
+    # The axis's example goes in the box in the browser, and only over another example or nothing:
+    # set by the server's answer, it replaced values typed meanwhile (the dropdown's input fires
+    # again as it loses focus, and a busy server answered after the typing: tests/test_page.py).
+    examples = json.dumps({name: choice.example for name, choice in AXES.items()})
+    keep_typed = f"(axis, values) => {{ const examples = {examples}; " \
+        "return values && !Object.values(examples).includes(values) ? values : examples[axis] ?? ''; }"
+    axis.input(None, [axis, axis_values], axis_values, js=keep_typed, **page_only())
     axis.input(_axis_values_box, axis, axis_values, **page_only())
     return CompareTab(seeds, axis, axis_values, compare, stop, status, gallery, headers, grid_file, gr.State(None))
 
 
 def _axis_values_box(axis: str) -> gr.Textbox:
-    """The values box for `axis`: an example to follow, editable only when there is an axis."""
+    """The values box for `axis`, its value left as it is: a placeholder with an example to follow,
+    and editable only when there is an axis."""
     example = AXES[axis].example if axis in AXES else ""
-    return gr.Textbox(value=example, placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
+    return gr.Textbox(placeholder=f"e.g. {example}" if example else "", interactive=bool(example))
 
 
 def compared_line(images: list[SavedImage | None], seconds: float, repeated: tuple[int, ...]) -> str:
