@@ -12,25 +12,9 @@ from typing import Any
 import gradio as gr
 
 from pipeline import GenerationRequest
+from pipeline import request as limits  # the request's defaults and bounds, which the controls show
 from pipeline.errors import RequestError
-from pipeline.request import (
-    DEFAULT_GUIDANCE,
-    DEFAULT_SEQUENCE_LENGTH,
-    DEFAULT_SIZE,
-    DEFAULT_STEPS,
-    GUIDANCE_MAX,
-    GUIDANCE_MIN,
-    SEED_MAX,
-    SEED_MIN,
-    SEQUENCE_MAX,
-    SEQUENCE_MIN,
-    SIZE_MAX,
-    SIZE_MIN,
-    SIZE_MULTIPLE,
-    STEPS_MAX,
-    STEPS_MIN,
-    random_seed,
-)
+from pipeline.request import random_seed
 from pipeline.tokens import DroppedWords, TokenCount, TokenCounter
 from ui.components import StatusLine, page_only
 
@@ -208,7 +192,8 @@ class Controls:
 
 def _size_slider(label: str) -> gr.Slider:
     return gr.Slider(
-        SIZE_MIN, SIZE_MAX, DEFAULT_SIZE, step=SIZE_MULTIPLE, precision=0, label=label, elem_id=label.lower()
+        limits.SIZE_MIN, limits.SIZE_MAX, limits.DEFAULT_SIZE, step=limits.SIZE_MULTIPLE, precision=0, label=label,
+        elem_id=label.lower(),
     )
 
 
@@ -237,20 +222,22 @@ def build_controls(token_count: str) -> Controls:
         height = _size_slider("Height")
     size_note = number_note("size-note")
     steps = gr.Slider(
-        STEPS_MIN, STEPS_MAX, DEFAULT_STEPS, step=1, precision=0, label="Steps", info="Turbo is made for 4.",
-        elem_id="steps",
+        limits.STEPS_MIN, limits.STEPS_MAX, limits.DEFAULT_STEPS, step=1, precision=0, label="Steps",
+        info="Turbo is made for 4.", elem_id="steps",
     )
     steps_note = number_note("steps-note")
     with gr.Row(elem_id="seed-row"):
-        seed = gr.Number(0, label="Seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=4, elem_id="seed")
+        seed = gr.Number(
+            0, label="Seed", precision=0, minimum=limits.SEED_MIN, maximum=limits.SEED_MAX, scale=4, elem_id="seed"
+        )
         # Names and tooltips: assets/page.js (Gradio buttons take neither).
         random_seed_button = gr.Button("🎲", min_width=44, scale=0, elem_id="random-seed", elem_classes="tool")
         reuse_seed = gr.Button("♻️", min_width=44, scale=0, interactive=False, elem_id="reuse-seed", elem_classes="tool")
         randomize_seed = gr.Checkbox(True, label="Random seed", info="A new one each run", scale=2, elem_id="randomize")
     with gr.Accordion("Advanced", open=False, elem_id="advanced"):
         guidance_scale = gr.Slider(
-            GUIDANCE_MIN, GUIDANCE_MAX, DEFAULT_GUIDANCE, step=0.1, label="Guidance scale", info=GUIDANCE_NOTE,
-            elem_id="guidance",
+            limits.GUIDANCE_MIN, limits.GUIDANCE_MAX, limits.DEFAULT_GUIDANCE, step=0.1, label="Guidance scale",
+            info=GUIDANCE_NOTE, elem_id="guidance",
         )
         guidance_note = number_note("guidance-note")
         negative_prompt = gr.Textbox(
@@ -260,7 +247,7 @@ def build_controls(token_count: str) -> Controls:
         # The strength twice the seed's width: at equal widths its label and note had a 65 px column.
         with gr.Row():
             variation_seed = gr.Number(
-                0, label="Variation seed", precision=0, minimum=SEED_MIN, maximum=SEED_MAX, scale=1,
+                0, label="Variation seed", precision=0, minimum=limits.SEED_MIN, maximum=limits.SEED_MAX, scale=1,
                 elem_id="variation-seed",
             )
             variation_strength = gr.Slider(
@@ -269,9 +256,9 @@ def build_controls(token_count: str) -> Controls:
             )
         variation_note = number_note("variation-note")
         max_sequence_length = gr.Slider(
-            SEQUENCE_MIN,
-            SEQUENCE_MAX,
-            DEFAULT_SEQUENCE_LENGTH,
+            limits.SEQUENCE_MIN,
+            limits.SEQUENCE_MAX,
+            limits.DEFAULT_SEQUENCE_LENGTH,
             step=1,
             precision=0,
             label="T5 prompt length (tokens)",
@@ -374,14 +361,14 @@ def dropped_note(dropped: list[DroppedWords]) -> str:
 
 def empty_prompt_count(tokens: TokenCounter) -> str:
     """The counter before anything is typed."""
-    return counter_html(tokens.count("", DEFAULT_SEQUENCE_LENGTH))
+    return counter_html(tokens.count("", limits.DEFAULT_SEQUENCE_LENGTH))
 
 
 def wire_prompt_notes(controls: Controls, tokens: TokenCounter) -> None:
     """Count the prompt's tokens as it is typed, and when the T5 length changes."""
 
     def count(prompt: str, max_sequence_length) -> str:
-        length = max_sequence_length if isinstance(max_sequence_length, int) else DEFAULT_SEQUENCE_LENGTH
+        length = max_sequence_length if isinstance(max_sequence_length, int) else limits.DEFAULT_SEQUENCE_LENGTH
         return counter_html(tokens.count(prompt or "", length))
 
     inputs = [controls.prompt, controls.max_sequence_length]
