@@ -13,7 +13,6 @@ from gradio.events import Dependency
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
-from pipeline.tokens import TokenCounter
 from ui.components import Outputs, PreviewGallery, StatusLine, Step, page_only
 from ui.history import History, SendToGenerate, choices, pick
 from ui.live_grid import LiveGrid
@@ -131,7 +130,6 @@ def wire_compare_tab(
     history: History,
     send: SendToGenerate,
     runner: Runner,
-    tokens: TokenCounter,
     max_seeds: int,
 ) -> Callable[[Dependency, dict], Dependency]:
     """Compare (also the `/compare` API), Stop, the grid file, and sending a cell to Generate.
@@ -211,14 +209,14 @@ def wire_compare_tab(
 
     components = {**controls.by_parameter, **tab.by_parameter}
 
-    def run(start_on: Sequence | Dependency, fn: Callable, alongside: dict | None = None, **api) -> Dependency:
-        """A comparison by `fn`, with its Stop and its closing steps, started by `start_on`."""
+    def run(start_on: Sequence | Dependency, alongside: dict | None = None, **api) -> Dependency:
+        """The comparison, with its Stop and its closing steps, started by `start_on`."""
         event = stoppable_gpu_event(
             start_on,
             tab.compare,
             tab.stop,
             alongside,
-            fn=fn,
+            fn=compare,
             inputs=inputs_for(compare, components),
             outputs=outputs.components,
             show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
@@ -235,7 +233,7 @@ def wire_compare_tab(
         event.then(stopped, tab.live, [tab.status, tab.gallery, tab.grid_file], **private)
         return event
 
-    run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], compare, api_name="compare")
+    run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], api_name="compare")
 
     def compare_seeds(
         prompt: str, seeds: str, width: int, height: int, steps: int, guidance_scale: float, progress=gr.Progress()
@@ -256,7 +254,7 @@ def wire_compare_tab(
     )
     send.on(tab.gallery.select, _to_generate, tab.live)
 
-    return lambda preceding, alongside: run(preceding, compare, alongside, api_visibility="private")
+    return lambda preceding, alongside: run(preceding, alongside, api_visibility="private")
 
 
 # --- ab tab ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import gradio as gr
 
 from pipeline.errors import TurboStudioError
 from pipeline.request import SEED_MAX
-from pipeline.tokens import TokenCounter
 from ui.components import Outputs, PreviewImage, StatusLine, page_only
 from ui.history import GENERATE_TAB_ID, History, SendToGenerate, alt_text, build_history
 from ui.runs import Runner, SavedImage
@@ -71,9 +70,7 @@ def generated_line(saved: SavedImage, seconds: float) -> str:
     )
 
 
-def wire_generate_tab(
-    controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner, tokens: TokenCounter
-) -> None:
+def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate, runner: Runner) -> None:
     """Generate (button, Enter or Ctrl+Enter; also the `/generate` API), Stop, and the history."""
     # In the order of the API's result: image, seed, then the page's own (gr.State and StatusLine
     # are left out of the API).

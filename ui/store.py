@@ -37,7 +37,7 @@ from pipeline import GeneratedImage
 from pipeline.errors import GenerationError
 from pipeline.metadata import png_bytes, save_png_atomically
 
-# The most Gradio's cache of served images keeps : ~700 images of 1024² (~3 MB each),
+# The most Gradio's cache of served images keeps: ~700 images of 1024² (~3 MB each),
 # several minutes of a busy GPU, and a small part of a Space's 50 GB disk. An image pruned early
 # still shows in the page that has it; History then restores its settings to make it again.
 DEFAULT_MAX_CACHE_MB = 2048

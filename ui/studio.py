@@ -105,9 +105,9 @@ def build_app(engine: ImageEngine, options: StudioOptions = StudioOptions()) -> 
         build_engine_status(EngineStatus(engine))
         build_queue_wait(runner.underway)
         send = SendToGenerate(controls, generate.image, generate.status, tabs, generate.shown)
-        generate_tab.wire_generate_tab(controls, generate, send, runner, engine.tokens)
+        generate_tab.wire_generate_tab(controls, generate, send, runner)
         compare_after = compare_tab.wire_compare_tab(
-            controls, compare, generate.history, send, runner, engine.tokens, options.max_seeds
+            controls, compare, generate.history, send, runner, options.max_seeds
         )
         png_info_tab.wire_png_info_tab(png_info, send, engine.info.model)
         wire_explore(explore, generate.shown, controls, compare, tabs, compare_after)
@@ -167,7 +167,7 @@ class EngineStatus:
         self._engine = engine
         self._max_age = max_age
         # One question at a time, and no page waits for it: while the Ray cluster is lost each
-        # question takes a second (the backend's probe timeout), and the others keep the last answer.
+        # question may take the backend's probe timeout (5 s), and the others keep the last answer.
         self._asking = threading.Lock()
         self._text = ""
         self._asked = float("-inf")
