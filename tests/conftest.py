@@ -77,11 +77,14 @@ LAST_RAY_TEST = pytest.StashKey()  # the last test marked `ray`, in the order th
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Under `pytest -n N --dist loadgroup` (tests/run.sh), the unit xdist gives a worker: all tests
-    marked `ray` together, so one worker starts the session's one Ray; a test marked `apart` alone
+    marked `ray` together, so one worker starts the session's one Ray; all marked `compiles` together, so
+    the compile cache the first fills is there for the next; a test marked `apart` alone
     (its module has no module-scoped fixture); any other test with its module, so a module's app
     and browser (module-scoped fixtures) start once."""
     if item.get_closest_marker("ray"):
         group = "ray"
+    elif item.get_closest_marker("compiles"):
+        group = "compiles"
     elif item.get_closest_marker("apart"):
         group = item.nodeid
     else:

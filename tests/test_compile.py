@@ -3,7 +3,9 @@ size preset, batch or guidance after the warm-up, and Inductor's disk cache in t
 Counted with torch's own compile counters, never timed (benchmarks/cold_start.py --compile times it).
 
 The module compiles into the app's compile cache (`use_compile_cache`), which tests/conftest.py's
-fresh XDG_CACHE_HOME makes empty at each test session's start.
+fresh XDG_CACHE_HOME makes empty at each test session's start. In a whole run the GPU dry run
+(tests/test_benchmarks.py, the same `compiles` group, before this module) has filled it, so these
+graphs are read from it (20 s, not 110 s of compiling them again); alone, the module compiles them.
 """
 
 import os
@@ -15,7 +17,7 @@ from pipeline import Engine, GenerationRequest, LoadOptions
 from pipeline.compilation import CACHE_ENV, compile_cache_dir, use_compile_cache
 from ui.settings import PRESETS
 
-pytestmark = pytest.mark.slow  # compiles: minutes on 2 loaded cores
+pytestmark = [pytest.mark.slow, pytest.mark.compiles]  # compiles: minutes on 2 loaded cores
 
 # Dynamo graphs --compile makes at start (TORCH_LOGS=recompiles): the blocks' two kinds (the last block
 # is context_pre_only) at batch 2+ and at batch 1 (torch fixes sizes of 1), and the decoder twice (its
