@@ -193,16 +193,20 @@ def wire_compare_tab(
             grid = LiveGrid(plan(locals()))
             # The page lays the gallery out from the headers (one column per axis value); API
             # clients get the gallery and the grid (None until the end) as plain values every time.
+            # Every output is given at every yield, unchanged ones too: Gradio rebuilds a component
+            # left out of a yield (as Generate's prompt note cost 5-7 ms of a 256² image, measured).
+            headers, status = grid.headers(), status_line("Starting…", RUNNING)
             yield outputs(
-                gallery=grid.gallery(), grid_file=None, status=status_line("Starting…", RUNNING), live=grid,
-                prompt_note="", headers=grid.headers(),
+                gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers
             )
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
-                status = status_progress(frame) if isinstance(frame, Step) else gr.skip()
-                yield outputs(gallery=grid.gallery(), grid_file=None, status=status, live=grid)
+                status = status_progress(frame) if isinstance(frame, Step) else status
+                yield outputs(
+                    gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers
+                )
             yield outputs(
-                gallery=grid.gallery(final=True), grid_file=save_grid(grid), live=grid,
+                gallery=grid.gallery(final=True), grid_file=save_grid(grid), live=grid, headers=headers,
                 status=compared_line(grid.saved, grid.seconds, grid.comparison.repeated),
                 prompt_note=dropped_note(grid.dropped),  # found by the engine as it encoded the prompt
             )
