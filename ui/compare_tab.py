@@ -194,7 +194,7 @@ def wire_compare_tab(
             # The page lays the gallery out from the headers (one column per axis value); API
             # clients get the gallery and the grid (None until the end) as plain values every time.
             # Every output is given at every yield, unchanged ones too: Gradio rebuilds a component
-            # left out of a yield (as Generate's prompt note cost 5-7 ms of a 256² image, measured).
+            # left out of a yield (as Generate's prompt note cost 6-12 ms of a 256² image, measured).
             headers, status = grid.headers(), status_line("Starting…", RUNNING)
             yield outputs(
                 gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers

@@ -112,7 +112,7 @@ def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate
                         shown=request,
                     )
                 else:
-                    # The prompt note again, unchanged: Gradio rebuilds a component left out of a yield (5-7 ms
+                    # The prompt note again, unchanged: Gradio rebuilds a component left out of a yield (6-12 ms
                     # of a 256² image through the page, measured with paired runs against the app without it).
                     yield outputs(
                         image=frame.previews[0], seed=request.seed, status=status_progress(frame), step=frame,
