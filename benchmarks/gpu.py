@@ -122,8 +122,8 @@ class Settings:
     output: Path
     peak_tflops: float | None
     dry_run: bool
-    all: bool = False
-    compile_cache: Path = Path(tempfile.gettempdir()) / "turbo-studio-gpu-compile"
+    all: bool
+    compile_cache: Path
 
 
 # --- the model ------------------------------------------------------------------------------

@@ -109,7 +109,9 @@ def test_scale_benchmark_quick(tmp_path):
 def test_gpu_benchmark_dry_run_of_all_writes_its_own_folder(tmp_path):
     # Its cold start fills the session's compile cache when that is still empty, so that
     # tests/test_compile.py, which runs after it, reads its graphs instead of compiling them again.
-    cache = compile_cache_dir() if not any(compile_cache_dir().glob("*")) else tmp_path / "torch-compile"
+    cache = compile_cache_dir()
+    if any(cache.glob("*")):
+        cache = tmp_path / "torch-compile"
     stdout = run_benchmark(
         "gpu.py", "--all", "--dry-run", "--peak-tflops", "1", "--output", str(tmp_path), "--compile-cache", str(cache),
         timeout=GPU_DRY_RUN_TIMEOUT_S,

@@ -196,15 +196,17 @@ def wire_compare_tab(
             # Every output is given at every yield, unchanged ones too: Gradio rebuilds a component
             # left out of a yield (as Generate's prompt note cost 6-12 ms of a 256² image, measured).
             headers, status = grid.headers(), status_line("Starting…", RUNNING)
-            yield outputs(
-                gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers
-            )
+
+            def running(status: str) -> dict:
+                return outputs(
+                    gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers
+                )
+
+            yield running(status)
             for frame in runner.compare(grid.comparison.requests, progress):
                 grid.update(frame)
                 status = status_progress(frame) if isinstance(frame, Step) else status
-                yield outputs(
-                    gallery=grid.gallery(), grid_file=None, status=status, live=grid, prompt_note="", headers=headers
-                )
+                yield running(status)
             yield outputs(
                 gallery=grid.gallery(final=True), grid_file=save_grid(grid), live=grid, headers=headers,
                 status=compared_line(grid.saved, grid.seconds, grid.comparison.repeated),

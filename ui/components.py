@@ -69,8 +69,9 @@ def page_only(queued: bool = False) -> dict:
 class Outputs:
     """A handler's output components by name: `components` for its listener's `outputs` (in the
     order given, which is the API's), and a call giving its updates keyed by component. A component
-    left out of an update is left as it is, as with `gr.skip()`, but Gradio rebuilds it at every
-    yield: a streaming handler gives unchanged values again (an empty diff in the stream)."""
+    left out of an update is left as it is, as with `gr.skip()`, but Gradio rebuilds one that is not
+    a `gr.State` at every yield: a streaming handler gives such values again, unchanged (an empty
+    diff in the stream)."""
 
     def __init__(self, **components: gr.components.Component) -> None:
         self._by_name = components

@@ -302,12 +302,12 @@ class Guard:
             )
             await refusal(scope, receive, send)
             return
-        server = scope["app"].get_blocks().mcp_server_obj
         accept = Request(scope).headers.get("accept", "")
         # A browser's GET gets Gradio's page about the server; an MCP client's, its session's stream.
         if scope["path"] not in STREAMABLE_PATHS or (scope["method"] == "GET" and "text/event-stream" not in accept):
             await self.app(scope, receive, send)
             return
+        server = scope["app"].get_blocks().mcp_server_obj
         disconnected = anyio.Event()
         scope[DISCONNECTED] = disconnected
 
