@@ -3,10 +3,15 @@ run through the event graph (not clicked from the page's JavaScript)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import gradio as gr
 from gradio.blocks import convert_component_dict_to_list
+from gradio.state_holder import SessionState
+from PIL import Image
 
-from ui.components import Outputs
+from ui.components import Outputs, PreviewGallery, PreviewImage, StreamedOutputs
 from ui.status import GPU_QUEUE
 from ui.studio import build_app
 
@@ -20,6 +25,39 @@ def test_outputs_lists_its_components_in_order_and_keys_each_update():
     assert update == {third: 3, first: "a"}
     # Gradio leaves a component out of the update as it is, as gr.skip() does.
     assert convert_component_dict_to_list(outputs.components, update) == ["a", gr.skip(), 3]
+
+
+def test_streamed_outputs_send_what_gradios_own_postprocessing_sends(tmp_path):
+    def raw(): ...
+
+    def ready(): ...
+
+    with gr.Blocks() as app:
+        image, gallery = PreviewImage(type="filepath", format="png"), PreviewGallery(type="filepath", format="png")
+        number, line, state = gr.Number(), gr.HTML(), gr.State()
+        by_name = {"image": image, "gallery": gallery, "number": number, "line": line, "state": state}
+        outputs = StreamedOutputs(**by_name)
+        gr.Button().click(raw, None, outputs.components)  # Gradio postprocesses
+        gr.Button().click(ready, None, **outputs.listener)
+    app.allowed_paths = [str(tmp_path)]
+    listeners = {fn.fn: fn for fn in app.fns.values()}
+    png, preview = tmp_path / "final.png", Image.new("RGB", (8, 8), "red")
+    Image.new("RGB", (8, 8), "blue").save(png)
+
+    def sent(fn, update: dict) -> list:
+        return asyncio.run(app.postprocess_data(listeners[fn], update, SessionState(app)))
+
+    for values in (
+        {"image": None, "gallery": [], "number": 7, "line": "<p>Starting…</p>", "state": None},
+        {"image": preview, "gallery": [(preview, "seed 1 · step 1/4"), (str(png), "seed 2")], "line": "Step 1"},
+        {"image": str(png), "gallery": [(str(png), "seed 1")], "number": 7, "state": {"seed": 7}},
+        {"line": gr.skip(), "image": gr.Image(alt_text="a cat")},
+    ):
+        keyed, ready_values = {by_name[name]: value for name, value in values.items()}, outputs(**values)
+        assert sent(ready, ready_values) == sent(raw, keyed), values
+        # Plain data, as Gradio keeps a postprocessed value in the session's config (not a pydantic model).
+        json.dumps([value for component, value in ready_values.items() if component is not state
+                    and not isinstance(value, gr.blocks.Block)])
 
 
 def _block(app: gr.Blocks, elem_id: str) -> gr.blocks.Block:

@@ -13,7 +13,7 @@ from gradio.events import Dependency
 from pipeline.comparison import AXES, NO_AXIS, Comparison, plan_comparison
 from pipeline.metadata import format_infotext
 from pipeline.request import GenerationRequest
-from ui.components import Outputs, PreviewGallery, StatusLine, Step, page_only
+from ui.components import Outputs, PreviewGallery, StatusLine, Step, StreamedOutputs, page_only
 from ui.history import History, SendToGenerate, choices, pick
 from ui.live_grid import LiveGrid
 from ui.runs import Runner, SavedImage
@@ -139,7 +139,7 @@ def wire_compare_tab(
         event `preceding`, with the page-only listener `alongside` as it starts (for Explore).
     """
     # In the order of the API's result: the gallery and the grid file, then the page's own.
-    outputs = Outputs(
+    outputs = StreamedOutputs(
         gallery=tab.gallery, grid_file=tab.grid_file, status=tab.status, live=tab.live,
         prompt_note=controls.prompt_note, headers=tab.headers,
     )
@@ -224,7 +224,7 @@ def wire_compare_tab(
             alongside,
             fn=compare,
             inputs=inputs_for(compare, components),
-            outputs=outputs.components,
+            **outputs.listener,
             show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
             preprocess=False,  # the request's and the plan's own validation answer, naming the field
             **api,
@@ -236,7 +236,7 @@ def wire_compare_tab(
         # After the run has ended (the page runs `.then` after a success or a Stop, not after an error),
         # not on Stop's click: writing the status line while the cancelled run still held it left that
         # run's status in Gradio's error state, in about 1 Stop of 4 (tests/test_page.py).
-        event.then(stopped, tab.live, [tab.status, tab.gallery, tab.grid_file], **private)
+        event.then(stopped, tab.live, **outputs.listener, **private)
         return event
 
     run([tab.compare.click, tab.seeds.submit, tab.axis_values.submit], api_name="compare")
@@ -253,10 +253,12 @@ def wire_compare_tab(
         ):
             yield update[tab.gallery]
 
-    # No trigger: an API-only event over the page's components, running `compare` in the GPU queue.
+    # No trigger: an API-only event over the page's components, running `compare` in the GPU queue;
+    # the gallery comes postprocessed from it.
     gr.on(
         triggers=[], fn=compare_seeds, inputs=inputs_for(compare_seeds, components), outputs=tab.gallery,
         api_name="compare_seeds", concurrency_id=GPU_QUEUE, show_progress="hidden", preprocess=False,
+        postprocess=False,
     )
     send.on(tab.gallery.select, _to_generate, tab.live)
 

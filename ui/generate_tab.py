@@ -9,7 +9,7 @@ import gradio as gr
 
 from pipeline.errors import TurboStudioError
 from pipeline.request import SEED_MAX
-from ui.components import Outputs, PreviewImage, StatusLine, page_only
+from ui.components import PreviewImage, StatusLine, StreamedOutputs, page_only
 from ui.history import GENERATE_TAB_ID, History, SendToGenerate, alt_text, build_history
 from ui.runs import Runner, SavedImage
 from ui.settings import Controls, dropped_note, inputs_for, request_from
@@ -74,7 +74,7 @@ def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate
     """Generate (button, Enter or Ctrl+Enter; also the `/generate` API), Stop, and the history."""
     # In the order of the API's result: image, seed, then the page's own (gr.State and StatusLine
     # are left out of the API).
-    outputs = Outputs(
+    outputs = StreamedOutputs(
         image=tab.image, seed=controls.seed, last_seed=controls.last_seed, status=tab.status, result=tab.result,
         step=tab.step, prompt_note=controls.prompt_note, shown=tab.shown,
     )
@@ -128,7 +128,7 @@ def wire_generate_tab(controls: Controls, tab: GenerateTab, send: SendToGenerate
         controls.stop,
         fn=generate,
         inputs=inputs_for(generate, controls.by_parameter),
-        outputs=outputs.components,
+        **outputs.listener,
         api_name="generate",
         show_progress_on=tab.status,  # hidden there by assets/style.css: the line says it in words
         # The request's own validation answers, naming the field (a slider's preprocessing would
