@@ -1,7 +1,7 @@
 """Fixed-cost benchmark: what the engine, the page's path and gradio_client add to one image, in ms.
 
-    python benchmarks/fixed_costs.py              # 256x256, 4 steps, 20 rounds (~1 min)
-    python benchmarks/fixed_costs.py --size 1024  # the same at 1024x1024 (~3 min)
+    python benchmarks/fixed_costs.py              # 256x256, 4 steps, 60 rounds (~1 min)
+    python benchmarks/fixed_costs.py --size 1024  # the same at 1024x1024 (~1.5 min)
     python benchmarks/fixed_costs.py --quick      # 3 rounds: a smoke run
 
 At 256² the tiny SD3's own work is tens of milliseconds, so every cost that is not the model
@@ -12,7 +12,9 @@ with a prompt never seen before (no prompt cache helps anyone):
 - `engine.generate` with previews, in this process;
 - `/generate` as the page runs it: the queue's protocol on one kept-alive connection, the final
   PNG fetched on it (`harness/page_protocol.py`);
-- `/generate` through gradio_client (streamed, the final PNG downloaded).
+- `/generate` through gradio_client (streamed, the final PNG downloaded);
+- and, for Gradio's floor, `/generate` of `benchmarks/gradio_floor.py` as the page runs it: an app
+  with no model that sends the same messages (outputs, previews, progress, a PNG file).
 
 The app runs in its own process (one torch thread, as this one), started through this script
 (`--serve LOG -- APP_ARGS`) so that its step callbacks log their wall-clock time: the first
@@ -47,7 +49,7 @@ BARE = "bare pipe(prompt=...)"
 ENGINE = "engine.generate, previews on"
 PAGE = "/generate as the page runs it"
 CLIENT = "/generate through gradio_client"
-WAYS = (BARE, ENGINE, PAGE, CLIENT)
+FLOOR = "Gradio's floor: the same messages, no model"
 ENGINE_FIRST = "engine: first preview after its step"
 PAGE_FIRST = "page: first preview after its step"
 CPU = "CPU: "  # the CPU-time samples of a way carry this prefix
@@ -74,7 +76,7 @@ class Settings:
 def settings_for(size: int, quick: bool) -> Settings:
     if quick:
         return Settings(size=size, rounds=3, warmup=1)
-    return Settings(size=size, rounds=20 if size <= 512 else 12, warmup=2)
+    return Settings(size=size, rounds=60 if size <= 512 else 12, warmup=2)
 
 
 class Steps:
@@ -112,12 +114,14 @@ def with_cpu(name: str, way: common.Variant, clock) -> common.Variant:
     return timed
 
 
-def ways(engine: Engine, url: str, http: httpx.Client, client: Client, steps: dict[str, Steps], size: int) -> dict:
-    """The four ways of making one image, each with a prompt never seen before."""
+def ways(
+    engine: Engine, urls: dict[str, str], http: httpx.Client, client: Client, steps: dict[str, Steps], size: int
+) -> dict:
+    """The four ways of making one image, each with a prompt never seen before, and the floor."""
     fresh = common.FreshPrompts()
     pipe, generator = engine.pipeline, torch.Generator("cpu")
-    event = dependency(url, "generate", http)
-    session = new_session()  # one page, one session
+    events = {way: dependency(urls[way], "generate", http) for way in (PAGE, FLOOR)}
+    session = new_session()  # one page, one session (a session hash is the server's own)
 
     def bare(run):
         pipe(
@@ -132,18 +136,24 @@ def ways(engine: Engine, url: str, http: httpx.Client, client: Client, steps: di
                 first = time.time()
         return {ENGINE_FIRST: first - steps["engine"].first_after(started)}
 
+    def as_the_page(way: str) -> float:
+        """`/generate` of the app or the floor, as the page runs it; when its first preview arrived."""
+        values = list(server_cpu.generate_arguments(size, prompt=fresh()).values())[: len(events[way]["inputs"])]
+        return server_cpu.page_generate(urls[way], http, events[way]["id"], values, session)
+
     def page(run):
         started = time.time()
-        values = list(server_cpu.generate_arguments(size, prompt=fresh()).values())[: len(event["inputs"])]
-        first = server_cpu.page_generate(url, http, event["id"], values, session)
-        return {PAGE_FIRST: first - steps["app"].first_after(started)}
+        return {PAGE_FIRST: as_the_page(PAGE) - steps["app"].first_after(started)}
+
+    def floor(run):
+        as_the_page(FLOOR)
 
     def through_client(run):
         job = client.submit(**server_cpu.generate_arguments(size, prompt=fresh()), api_name="/generate")
         for _ in job:
             pass
 
-    return {BARE: bare, ENGINE: engine_call, PAGE: page, CLIENT: through_client}
+    return {BARE: bare, ENGINE: engine_call, PAGE: page, CLIENT: through_client, FLOOR: floor}
 
 
 def measure(settings: Settings) -> common.Samples:
@@ -156,13 +166,18 @@ def measure(settings: Settings) -> common.Samples:
         (folder / "gradio").mkdir()
         launcher = [str(Path(__file__).resolve()), "--serve", str(log), "--"]
         environment = server_cpu.app_environment(folder / "gradio")
-        app_log = folder / "app.log"
-        with serve_app([], app_log, environment, launcher=launcher) as app, httpx.Client(timeout=120) as http:
+        floor_launcher = [str(Path(__file__).with_name("gradio_floor.py")), "--size", str(settings.size)]
+        with (
+            serve_app([], folder / "app.log", environment, launcher=launcher) as app,
+            serve_app([], folder / "floor.log", environment, launcher=floor_launcher) as floor_app,
+            httpx.Client(timeout=120) as http,
+        ):
             client = Client(app.url, verbose=False, download_files=str(folder / "downloads"))
             steps = {"engine": Steps(here), "app": Steps(server_profile.Recorder(), log)}
-            made = ways(engine, app.url, http, client, steps, settings.size)
+            made = ways(engine, {PAGE: app.url, FLOOR: floor_app.url}, http, client, steps, settings.size)
             served = lambda: app_cpu_seconds(app.process.pid)  # noqa: E731
-            clocks = {BARE: time.process_time, ENGINE: time.process_time, PAGE: served, CLIENT: served}
+            clocks = {BARE: time.process_time, ENGINE: time.process_time, PAGE: served, CLIENT: served,
+                      FLOOR: lambda: app_cpu_seconds(floor_app.process.pid)}
             timed = {name: with_cpu(name, way, clocks[name]) for name, way in made.items()}
             samples = common.interleave(timed, settings.rounds, settings.warmup)
             client.close()
@@ -209,6 +224,20 @@ def figures(samples: common.Samples) -> list[common.Figure]:
             "less moved by the load than wall time",
         )
         for key, way, note in cpu_rows
+    ]
+    beyond = [page - bare - floor for page, bare, floor in zip(samples[PAGE], samples[BARE], samples[FLOOR])]
+    floor_cpu = statistics.mean(samples[CPU + FLOOR]) * 1e3
+    result += [
+        common.Figure(
+            "9i", FLOOR, common.median(samples[FLOOR]) * 1e3, "ms",
+            note=f"benchmarks/gradio_floor.py as the page runs it, {floor_cpu:.1f} ms "
+            "of its process's CPU: Gradio's queue, streaming and HTTP, and our output layer, with nothing to compute",
+        ),
+        common.Figure(
+            "9j", "/generate as the page runs it − bare diffusers − Gradio's floor", common.median(beyond) * 1e3, "ms",
+            note="what the app adds beyond the two: the engine, the handler, the PNG encoded and saved, and the "
+            "steps and Gradio's work slowing each other on 2 cores",
+        ),
     ]
     return result
 

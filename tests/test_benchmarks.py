@@ -22,7 +22,7 @@ GPU_DRY_RUN_TIMEOUT_S = 2400
 ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
 SERVER_FIGURES = ["4a", "4b", "4e", "4f", "4c", "5a", "5b", "7h", "7i"]
 SCALE_FIGURES = ["8a", "8b", "8c", "8d", "8e", "8f"]
-FIXED_COST_FIGURES = [f"9{c}" for c in "abcdefgh"]
+FIXED_COST_FIGURES = [f"9{c}" for c in "abcdefghij"]
 GPU_ALL_MODES = ["gpu", "no-t5", "compile", "fp8-compile"]  # what gpu.py --all runs
 GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
 
@@ -82,8 +82,10 @@ def test_fixed_cost_benchmark_quick(tmp_path):
     for key in ("9a", "9b", "9c"):
         assert " − bare diffusers" in figures[key]["name"] and figures[key]["note"].startswith("medians ")
     assert figures["9e"]["value"] > 0 and figures["9f"]["value"] > 0  # a preview arrives after its step
+    # Gradio's floor: the app with no model sends the same messages, and costs something.
+    assert figures["9i"]["value"] > 0 and "no model" in figures["9i"]["name"]
     ways = ("bare pipe(prompt=...)", "engine.generate, previews on", "/generate as the page runs it",
-            "/generate through gradio_client")
+            "/generate through gradio_client", "Gradio's floor: the same messages, no model")
     for way in ways:
         assert len(report["samples_s"][way]) == 3 and len(report["samples_s"]["CPU: " + way]) == 3
         assert f"| {way} |" in stdout
