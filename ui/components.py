@@ -104,7 +104,8 @@ class StreamedOutputs(Outputs):
 
 
 def _postprocessed(component: gr.components.Component, value):
-    """`value` as Gradio's postprocessing would send it; a State's, an update or a skip as it is."""
+    """`value` as Gradio's postprocessing would send it (by the component as built: no update of
+    ours changes how one postprocesses); a State's, an update or a skip as it is."""
     if isinstance(component, gr.State) or isinstance(value, gr.blocks.Block) or is_prop_update(value):
         return value
     value = component.postprocess(value)
