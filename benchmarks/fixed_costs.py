@@ -16,6 +16,9 @@ with a prompt never seen before (no prompt cache helps anyone):
 - and, for Gradio's floor, `/generate` of `benchmarks/gradio_floor.py` as the page runs it: an app
   with no model that sends the same messages (outputs, previews, progress, a PNG file).
 
+Then, in this process, one preview yield of Generate's outputs postprocessed by Gradio (each value
+through a worker thread) and by `StreamedOutputs` (in the handler's thread), in turn.
+
 The app runs in its own process (one torch thread, as this one), started through this script
 (`--serve LOG -- APP_ARGS`) so that its step callbacks log their wall-clock time: the first
 preview's arrival at the page is then timed from the end of the step that made it.
@@ -40,7 +43,7 @@ import httpx  # noqa: E402
 import torch  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
-from benchmarks import common, server_cpu, server_profile  # noqa: E402  (common sets the environment first)
+from benchmarks import common, gradio_floor, server_cpu, server_profile  # noqa: E402  (common sets the environment first)
 from harness.local_processes import serve_app  # noqa: E402
 from harness.page_protocol import dependency, new_session  # noqa: E402
 from pipeline import Engine, Preview  # noqa: E402
@@ -181,7 +184,7 @@ def measure(settings: Settings) -> common.Samples:
             timed = {name: with_cpu(name, way, clocks[name]) for name, way in made.items()}
             samples = common.interleave(timed, settings.rounds, settings.warmup)
             client.close()
-    return samples
+    return samples | gradio_floor.preview_yield_times(settings.size, rounds=10 * settings.rounds)
 
 
 def paired_difference(samples: common.Samples, way: str, base: str) -> float:
@@ -238,6 +241,12 @@ def figures(samples: common.Samples) -> list[common.Figure]:
             note="what the app adds beyond the two: the engine, the handler, the PNG encoded and saved, and the "
             "steps and Gradio's work slowing each other on 2 cores",
         ),
+    ]
+    postprocessing = (("9k", gradio_floor.BY_GRADIO, "each value but a State's through a worker thread and back"),
+                      ("9l", gradio_floor.STREAMED, "in the handler's thread, as Generate and Compare do"))
+    result += [
+        common.Figure(key, way, common.median(samples[way]) * 1e3, "ms", note=f"{note}; in this process, no model")
+        for key, way, note in postprocessing
     ]
     return result
 

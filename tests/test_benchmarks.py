@@ -22,7 +22,7 @@ GPU_DRY_RUN_TIMEOUT_S = 2400
 ENGINE_FIGURES = [*(f"1{c}" for c in "abcdef"), "2a", "2b", "2c", "3a", "3b", "6a", "6b", *(f"7{c}" for c in "abcdefg")]
 SERVER_FIGURES = ["4a", "4b", "4e", "4f", "4c", "5a", "5b", "7h", "7i"]
 SCALE_FIGURES = ["8a", "8b", "8c", "8d", "8e", "8f"]
-FIXED_COST_FIGURES = [f"9{c}" for c in "abcdefghij"]
+FIXED_COST_FIGURES = [f"9{c}" for c in "abcdefghijkl"]
 GPU_ALL_MODES = ["gpu", "no-t5", "compile", "fp8-compile"]  # what gpu.py --all runs
 GPU_TIMES = ["text_s", "steps_s", "decode_s", "to_pil_s", "per_image_s", "engine_s", "engine_previews_s", "png_s"]
 

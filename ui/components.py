@@ -90,9 +90,10 @@ class StreamedOutputs(Outputs):
     """`Outputs` of a streaming handler, whose values leave it ready to send: the call does Gradio's
     postprocessing in the handler's own thread, and `listener` (its listeners' `outputs` and
     `postprocess`) turns Gradio's off. Gradio hands each value but a State's to a worker thread
-    and back, at every yield: a preview yield of Generate took 0.59 ms there against 0.17 ms
-    here, with no model running (2-core EPYC); paired runs of the app through the page, 120
-    images at 256² each, gave a median of 3.8 ms less per image over five runs."""
+    and back, at every yield: a preview yield of Generate took 0.52 ms there against 0.11 ms
+    here, with no model running (figures 9k and 9l of benchmarks/fixed_costs.py, 2-core EPYC);
+    paired runs of the app through the page, 120 images at 256² each, gave a median of 3.8 ms
+    less per image over five runs."""
 
     @property
     def listener(self) -> dict:
