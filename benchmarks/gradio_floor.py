@@ -15,6 +15,7 @@ prompt or PNG encoding: what it costs is Gradio's queue, streaming and HTTP, and
 
 import argparse
 import asyncio
+import io
 import secrets
 import sys
 import time
@@ -39,12 +40,9 @@ STREAMED = "a preview yield postprocessed by StreamedOutputs"
 def noise_png(size: int) -> bytes:
     """A PNG of random pixels, `size`² (about as large as a random model's image)."""
     pixels = numpy.random.default_rng(common.SEED).integers(0, 256, (size, size, 3), dtype=numpy.uint8)
-    path = Path(get_upload_folder()) / f"floor-{secrets.token_hex(8)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path, compress_level=1)
-    data = path.read_bytes()
-    path.unlink()
-    return data
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def generate_outputs() -> StreamedOutputs:
